@@ -1,0 +1,515 @@
+"""Typed, validated loading of the curated data package.
+
+The package is a Frictionless Data Package (``datapackage.json`` + one CSV per resource) in
+:func:`analysis.paths.data_dir` (``data/`` or ``$ROUNDUP_DATA_DIR``). Each resource's Table
+Schema is turned into a pandera schema; loading parses every cell by its field type, checks the
+schema's constraints, the primary and foreign keys and the project's qualifier rules, and raises
+one :class:`DataError` naming every bad cell (file, CSV line, column, value, rule).
+
+Typed columns: ``string`` fields -> pandas ``string``; ``number`` -> ``Float64``; ``integer`` ->
+``Int64``; ``boolean`` -> ``boolean``; empty cells -> ``<NA>`` (unknown is empty, never zero).
+Partial ISO dates (``2021-07-02``, ``2021-07``, ``2018``; fields such as ``as_of`` and ``date``)
+keep their text and gain two ``datetime64`` columns, ``<field>_start`` and ``<field>_end``: the
+first and last day of the period the date names.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import paths
+
+__all__ = [
+    "DataError",
+    "Problem",
+    "catalog",
+    "load",
+    "package",
+    "validate",
+]
+
+PARTIAL_DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+QUALIFIERS = ("exact", "approximate", "at_least", "at_most")
+
+_NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_INTEGER = re.compile(r"^-?\d+$")
+_TRUE = {"true", "True", "TRUE", "1"}
+_FALSE = {"false", "False", "FALSE", "0"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule in one cell (or row, or file) of a data package.
+
+    ``line`` is the physical line of the CSV file where the record starts (1 = header), or
+    ``None`` for a problem with the whole file; ``column`` is the field name or ``None``.
+    """
+
+    file: str
+    line: int | None
+    column: str | None
+    value: str | None
+    rule: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}, line {self.line}"
+        if self.column:
+            where += f", column '{self.column}'"
+        shown = "" if self.value is None else f" (value: {self.value!r})"
+        return f"{where}: {self.rule}{shown}"
+
+
+class DataError(ValueError):
+    """A data file breaks its schema. ``problems`` lists every broken rule found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        head = "; ".join(str(p) for p in self.problems[:5])
+        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        super().__init__(f"{len(self.problems)} problem(s) in the data package: {head}{more}")
+
+
+# --------------------------------------------------------------------------- package
+
+
+def _package_path(data_dir: Path | None) -> Path:
+    return (Path(data_dir) if data_dir else paths.data_dir()) / "datapackage.json"
+
+
+@lru_cache(maxsize=16)
+def _read_package(path: Path, mtime_ns: int) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def package(data_dir: Path | str | None = None) -> dict:
+    """The parsed ``datapackage.json`` of ``data_dir`` (default: the active data folder).
+
+    Raises ``FileNotFoundError`` if there is no ``datapackage.json`` there.
+    """
+    path = _package_path(Path(data_dir) if data_dir else None)
+    if not path.is_file():
+        raise FileNotFoundError(f"no datapackage.json in {path.parent}")
+    return _read_package(path, path.stat().st_mtime_ns)
+
+
+def _resource(pkg: dict, name: str) -> dict:
+    for res in pkg["resources"]:
+        if res["name"] == name:
+            return res
+    names = ", ".join(r["name"] for r in pkg["resources"])
+    raise KeyError(f"no dataset named {name!r}; the package has: {names}")
+
+
+def catalog(data_dir: Path | str | None = None) -> pd.DataFrame:
+    """One row per dataset of the package.
+
+    Columns: ``name`` (string), ``title`` (string), ``rows`` (Int64, data rows in the CSV),
+    ``description`` (string), ``path`` (string, file name in the data folder).
+    """
+    base = _package_path(Path(data_dir) if data_dir else None).parent
+    rows = []
+    for res in package(data_dir)["resources"]:
+        try:
+            n = len(load(res["name"], data_dir=data_dir))
+        except DataError:
+            n = None
+        rows.append(
+            {
+                "name": res["name"],
+                "title": res.get("title", res["name"]),
+                "rows": n,
+                "description": res.get("description", ""),
+                "path": str(base / res["path"]),
+            }
+        )
+    df = pd.DataFrame(rows)
+    return df.astype({"name": "string", "title": "string", "rows": "Int64"}).astype(
+        {"description": "string", "path": "string"}
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_records(path: Path, label: str) -> tuple[list[str], list[tuple[int, list[str]]], list]:
+    """Header, [(line, cells)] and problems of one CSV file (UTF-8, BOM and CRLF allowed)."""
+    problems: list[Problem] = []
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        bad = raw[exc.start : exc.end + 3]
+        return [], [], [Problem(label, line, None, repr(bad), "not UTF-8 text (save as UTF-8)")]
+    if not text.strip():
+        return [], [], [Problem(label, None, None, None, "empty file: no header row")]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[tuple[int, list[str]]] = []
+    header: list[str] = []
+    prev = 0
+    try:
+        for cells in reader:
+            start = prev + 1
+            prev = reader.line_num
+            if not header:
+                header = [c.strip() for c in cells]
+                continue
+            records.append((start, cells))
+    except csv.Error as exc:
+        problems.append(Problem(label, prev + 1, None, None, f"malformed CSV: {exc}"))
+    # a trailing blank line is only the file's final newline: ignore it
+    while records and records[-1][1] == []:
+        records.pop()
+    return header, records, problems
+
+
+def _is_partial_date(field: dict) -> bool:
+    return field.get("constraints", {}).get("pattern") == PARTIAL_DATE_PATTERN
+
+
+def _partial_date_bounds(text: str) -> tuple[date, date]:
+    """First and last day of the period a partial ISO date names; ValueError if impossible."""
+    parts = [int(p) for p in text.split("-")]
+    if len(parts) == 1:
+        return date(parts[0], 1, 1), date(parts[0], 12, 31)
+    if len(parts) == 2:
+        y, m = parts
+        return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
+    d = date(*parts)
+    return d, d
+
+
+def _parse(field: dict, text: str):
+    """Python value of one non-empty cell, or raise ValueError with the rule broken."""
+    ftype = field.get("type", "string")
+    if ftype == "number":
+        if not _NUMBER.match(text):
+            raise ValueError(
+                "not a number: write plain digits in base units, without currency symbols, "
+                "thousands separators or suffixes (e.g. 460000000)"
+            )
+        return float(text)
+    if ftype == "integer":
+        if not _INTEGER.match(text):
+            raise ValueError("not an integer: write plain digits without separators (e.g. 3000000)")
+        return int(text)
+    if ftype == "boolean":
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError("not a boolean: write true or false")
+    if ftype == "date":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("not a calendar date in ISO 8601 form (YYYY-MM-DD)") from None
+    if _is_partial_date(field) and re.match(PARTIAL_DATE_PATTERN, text):
+        try:
+            _partial_date_bounds(text)
+        except ValueError:
+            raise ValueError("impossible date (no such day in that month)") from None
+    return text
+
+
+_DTYPES = {"number": "Float64", "integer": "Int64", "boolean": "boolean", "date": "object"}
+
+
+def _pandera_schema(schema: dict):
+    """pandera DataFrameSchema for the constraints of a Table Schema (types already parsed)."""
+    import pandera.pandas as pa
+
+    columns = {}
+    for field in schema["fields"]:
+        cons = field.get("constraints", {})
+        checks = []
+        if "enum" in cons:
+            allowed = cons["enum"]
+            checks.append(
+                pa.Check.isin(allowed, error=f"not one of {', '.join(map(str, allowed))}")
+            )
+        if "minimum" in cons:
+            checks.append(
+                pa.Check.ge(cons["minimum"], error=f"below the minimum {cons['minimum']}")
+            )
+        if "maximum" in cons:
+            checks.append(
+                pa.Check.le(cons["maximum"], error=f"above the maximum {cons['maximum']}")
+            )
+        if "pattern" in cons:
+            pattern = cons["pattern"]
+            rule = (
+                "not an ISO date (YYYY-MM-DD, YYYY-MM or YYYY)"
+                if pattern == PARTIAL_DATE_PATTERN
+                else f"does not match the pattern {pattern}"
+            )
+            checks.append(pa.Check.str_matches(pattern, error=rule))
+        columns[field["name"]] = pa.Column(
+            _DTYPES.get(field.get("type", "string"), "string"),
+            checks=checks,
+            nullable=not cons.get("required", False),
+            unique=bool(cons.get("unique", False)),
+            required=True,
+        )
+    return pa.DataFrameSchema(columns, strict=True)
+
+
+_PANDERA_RULES = {
+    "not_nullable": "required: the cell is empty",
+    "field_uniqueness": "duplicate value",
+}
+
+
+@dataclass
+class _Parsed:
+    frame: pd.DataFrame  # typed, indexed by CSV line
+    problems: list[Problem]
+
+
+@lru_cache(maxsize=64)
+def _parse_resource_cached(path: Path, mtime_ns: int, size: int, res_json: str) -> _Parsed:
+    return _parse_resource(path, json.loads(res_json))
+
+
+def _parse_resource(path: Path, res: dict) -> _Parsed:
+    """Read, type and check one resource by itself (no foreign keys)."""
+    import pandera.pandas as pa
+
+    label = path.name
+    schema = res["schema"]
+    fields = schema["fields"]
+    names = [f["name"] for f in fields]
+    if not path.is_file():
+        return _Parsed(
+            pd.DataFrame(columns=names), [Problem(label, None, None, None, "file not found")]
+        )
+    header, records, problems = _read_records(path, label)
+    if problems and not header:
+        return _Parsed(pd.DataFrame(columns=names), problems)
+    missing = [n for n in names if n not in header]
+    unknown = [h for h in header if h not in names]
+    for n in missing:
+        problems.append(Problem(label, 1, n, None, "missing column (the schema requires it)"))
+    for h in unknown:
+        problems.append(
+            Problem(label, 1, h or "(blank)", None, "unknown column (not in the schema)")
+        )
+    dup = {h for h in header if header.count(h) > 1}
+    for h in sorted(dup):
+        problems.append(Problem(label, 1, h, None, "column appears more than once"))
+    if missing or unknown or dup:
+        return _Parsed(pd.DataFrame(columns=names), problems)
+    if not records:
+        problems.append(Problem(label, None, None, None, "no data rows (header only)"))
+        return _Parsed(pd.DataFrame(columns=names), problems)
+
+    by_name = {f["name"]: f for f in fields}
+    order = [header.index(n) for n in names]
+    lines: list[int] = []
+    values: dict[str, list] = {n: [] for n in names}
+    width = len(header)
+    for line, cells in records:
+        if not cells or all(c.strip() == "" for c in cells) and len(cells) <= 1:
+            problems.append(Problem(label, line, None, None, "blank line inside the data"))
+            continue
+        if len(cells) != width:
+            problems.append(
+                Problem(
+                    label, line, None, None, f"row has {len(cells)} cells; the header has {width}"
+                )
+            )
+            continue
+        lines.append(line)
+        for n, i in zip(names, order, strict=True):
+            text = cells[i].strip()
+            if text == "":
+                values[n].append(None)
+                continue
+            try:
+                values[n].append(_parse(by_name[n], text))
+            except ValueError as exc:
+                problems.append(Problem(label, line, n, text, str(exc)))
+                values[n].append(None)
+    index = pd.Index(lines, name="line")
+    frame = pd.DataFrame(
+        {
+            n: pd.array(values[n], dtype=_DTYPES.get(by_name[n].get("type", "string"), "string"))
+            for n in names
+        },
+        index=index,
+    )
+    try:
+        _pandera_schema(schema).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        for case in exc.failure_cases.itertuples(index=False):
+            check = str(case.check)
+            if check.startswith("column_in_dataframe") or check.startswith("dtype("):
+                continue
+            value = None if pd.isna(case.failure_case) else str(case.failure_case)
+            line = None if pd.isna(case.index) else int(case.index)
+            if check == "not_nullable":
+                value = None
+            problems.append(
+                Problem(label, line, case.column, value, _PANDERA_RULES.get(check, check))
+            )
+    problems.extend(_row_rules(label, frame, fields))
+    return _Parsed(frame, problems)
+
+
+def _row_rules(label: str, frame: pd.DataFrame, fields: list[dict]) -> list[Problem]:
+    """Project rules a Table Schema cannot express: qualifiers go with figures; dates are consistent."""
+    problems = []
+    for field in fields:
+        figure = field.get("qualifies")
+        if not figure:
+            continue
+        q = frame[field["name"]]
+        v = frame[figure]
+        for line in frame.index[v.notna() & q.isna()]:
+            problems.append(
+                Problem(
+                    label,
+                    line,
+                    field["name"],
+                    None,
+                    f"a qualifier is required when {figure} is given",
+                )
+            )
+        for line in frame.index[v.isna() & q.notna()]:
+            problems.append(
+                Problem(
+                    label, line, field["name"], q[line], f"qualifier given but {figure} is empty"
+                )
+            )
+    partial = [f["name"] for f in fields if _is_partial_date(f)]
+    if "as_of" in partial:
+        as_of_end = _bounds(frame["as_of"], end=True)
+        for name in partial:
+            if name == "as_of":
+                continue
+            start = _bounds(frame[name], end=False)
+            late = start.notna() & as_of_end.notna() & (start > as_of_end)
+            for line in frame.index[late]:
+                problems.append(
+                    Problem(
+                        label, line, name, frame.at[line, name], "date is after the row's as_of"
+                    )
+                )
+        today = pd.Timestamp(date.today())
+        for line in frame.index[_bounds(frame["as_of"], end=False) > today]:
+            problems.append(
+                Problem(label, line, "as_of", frame.at[line, "as_of"], "as_of is in the future")
+            )
+    return problems
+
+
+def _bounds(series: pd.Series, end: bool) -> pd.Series:
+    """datetime64 first (or last) day of each partial ISO date; NaT where empty or invalid."""
+    out = []
+    for text in series:
+        if pd.isna(text) or not re.match(PARTIAL_DATE_PATTERN, text):
+            out.append(None)
+            continue
+        try:
+            out.append(_partial_date_bounds(text)[1 if end else 0])
+        except ValueError:
+            out.append(None)
+    return pd.Series(pd.to_datetime(out), index=series.index, dtype="datetime64[ns]")
+
+
+def _foreign_key_problems(pkg: dict, name: str, frame: pd.DataFrame, data_dir: Path | None, seen):
+    res = _resource(pkg, name)
+    label = res["path"]
+    problems = []
+    for fk in res["schema"].get("foreignKeys", []):
+        field = fk["fields"] if isinstance(fk["fields"], str) else fk["fields"][0]
+        ref = fk["reference"]
+        ref_field = ref["fields"] if isinstance(ref["fields"], str) else ref["fields"][0]
+        ref_name = ref.get("resource") or name
+        if ref_name == name:
+            keys = frame[ref_field]
+        else:
+            keys = _parsed(pkg, ref_name, data_dir).frame[ref_field]
+        keyset = set(keys.dropna())
+        col = frame[field]
+        bad = col.notna() & ~col.isin(keyset)
+        for line in frame.index[bad]:
+            problems.append(
+                Problem(label, line, field, col[line], f"not found in {ref_name}.{ref_field}")
+            )
+    return problems
+
+
+def _parsed(pkg: dict, name: str, data_dir: Path | None) -> _Parsed:
+    res = _resource(pkg, name)
+    base = _package_path(data_dir).parent
+    path = base / res["path"]
+    try:
+        st = path.stat()
+        key = (st.st_mtime_ns, st.st_size)
+    except FileNotFoundError:
+        key = (0, 0)
+    return _parse_resource_cached(path, *key, json.dumps(res, sort_keys=True))
+
+
+def _finish(frame: pd.DataFrame, fields: list[dict]) -> pd.DataFrame:
+    out = frame.copy()
+    for f in fields:
+        if _is_partial_date(f):
+            out[f"{f['name']}_start"] = _bounds(out[f["name"]], end=False)
+            out[f"{f['name']}_end"] = _bounds(out[f["name"]], end=True)
+    return out.reset_index(drop=True)
+
+
+def load(name: str, data_dir: Path | str | None = None) -> pd.DataFrame:
+    """Load one dataset as a typed DataFrame validated against its Table Schema.
+
+    ``name`` is a resource name of the package (see :func:`catalog`): ``sources``,
+    ``companies``, ``downloads``, ``funding_rounds``, ``stakes``, ``user_bases``,
+    ``regulatory_events`` or ``listings``. Columns are the schema's fields in schema order, typed
+    as described in the module docstring, plus ``<field>_start`` / ``<field>_end`` for partial
+    dates. Units are in the field names or the schema (``amount_usd`` in US dollars,
+    ``stake_pct`` in percent 0-100, ``users`` a count).
+
+    Raises ``KeyError`` for an unknown name and :class:`DataError` (naming file, line, column,
+    value and rule of every problem, foreign keys included) if the file breaks its schema.
+    """
+    base = Path(data_dir) if data_dir else None
+    pkg = package(base)
+    res = _resource(pkg, name)
+    parsed = _parsed(pkg, name, base)
+    problems = list(parsed.problems)
+    if not problems:
+        problems = _foreign_key_problems(pkg, name, parsed.frame, base, set())
+    if problems:
+        raise DataError(problems)
+    return _finish(parsed.frame, res["schema"]["fields"])
+
+
+def validate(data_dir: Path | str | None = None) -> list[Problem]:
+    """Check every resource of the package, foreign keys included; every problem, not just the first.
+
+    Returns the problems found (an empty list when the package is valid), in resource order.
+    Raises ``FileNotFoundError`` if ``data_dir`` has no ``datapackage.json``.
+    """
+    base = Path(data_dir) if data_dir else None
+    pkg = package(base)
+    problems: list[Problem] = []
+    for res in pkg["resources"]:
+        parsed = _parsed(pkg, res["name"], base)
+        problems.extend(parsed.problems)
+        if parsed.frame.empty:
+            continue
+        problems.extend(_foreign_key_problems(pkg, res["name"], parsed.frame, base, set()))
+    return problems

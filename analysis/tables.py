@@ -1,0 +1,209 @@
+"""Tables written for readers: figures in human units with their qualifier, dates in words, a source line.
+
+Nothing here imports matplotlib. :class:`ReaderTable` renders as HTML in notebooks and reports
+(a pandas Styler with a fixed id, so stored outputs do not change between runs) and as plain
+text elsewhere (its ``repr`` is the table itself, never an object address).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+__all__ = [
+    "QUALIFIER_MARKS",
+    "ReaderTable",
+    "format_date",
+    "format_figure",
+    "reader_table",
+    "source_note",
+]
+
+#: Mark shown before a figure for each qualifier ("≥ 3.0B downloads", "~500M users").
+QUALIFIER_MARKS = {"exact": "", "approximate": "~", "at_least": "≥ ", "at_most": "≤ "}
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _human(value: float, digits: int) -> str:
+    """1234567 -> '1.2M'; 460e6 -> '460M'; 3e9 -> '3.0B' (one decimal below 10)."""
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= size:
+            scaled = value / size
+            text = f"{scaled:.{digits}f}" if abs(scaled) < 10 else f"{scaled:.0f}"
+            return text + suffix
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.{digits}f}"
+
+
+def format_figure(value, qualifier: str | None = "exact", unit: str = "", digits: int = 1) -> str:
+    """A figure as a reader should see it, with its qualifier mark.
+
+    ``unit``: "" (a count), "USD" ("$460M"), "percent" ("17.2%"), "users" ("~500M users"),
+    "downloads" ("≥ 3.0B downloads"). Empty values give "–". Never scientific notation.
+    Raises ``ValueError`` for an unknown qualifier or unit.
+
+    >>> format_figure(3e9, "at_least", "downloads")
+    '≥ 3.0B downloads'
+    >>> format_figure(460e6, "exact", "USD")
+    '$460M'
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return "–"
+    qualifier = "exact" if qualifier is None or pd.isna(qualifier) else str(qualifier)
+    if qualifier not in QUALIFIER_MARKS:
+        raise ValueError(f"unknown qualifier {qualifier!r}")
+    value = float(value)
+    if unit == "USD":
+        body = "$" + _human(value, digits)
+    elif unit == "percent":
+        body = (
+            f"{value:.{digits}f}%".replace(".0%", "%")
+            if value.is_integer()
+            else f"{value:.{digits}f}%"
+        )
+    elif unit in ("", "users", "downloads"):
+        body = _human(value, digits) + (f" {unit}" if unit else "")
+    else:
+        raise ValueError(f"unknown unit {unit!r}; expected '', USD, percent, users or downloads")
+    return QUALIFIER_MARKS[qualifier] + body
+
+
+def format_date(text) -> str:
+    """A partial ISO date in words: '2021-07-02' -> '2 Jul 2021', '2021-07' -> 'Jul 2021', '2018'.
+
+    Also takes a ``datetime``/``Timestamp`` (formatted to the day). Empty gives "–".
+    Raises ``ValueError`` for text that is not a partial ISO date.
+    """
+    if text is None or pd.isna(text):
+        return "–"
+    if not isinstance(text, str):
+        ts = pd.Timestamp(text)
+        return f"{ts.day} {_MONTHS[ts.month - 1]} {ts.year}"
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text.strip())
+    if not m:
+        raise ValueError(f"not an ISO date: {text!r}")
+    year, month, day = m.groups()
+    if month is None:
+        return year
+    if day is None:
+        return f"{_MONTHS[int(month) - 1]} {year}"
+    return f"{int(day)} {_MONTHS[int(month) - 1]} {year}"
+
+
+def source_note(source_ids: Iterable[str], sources: pd.DataFrame | None = None) -> str:
+    """The source line for a chart or table: 'Source: Sensor Tower via TechCrunch, Jul 2021'.
+
+    ``sources`` is the sources dataset (default ``datasets.load("sources")``); ids are looked
+    up there, duplicates dropped, order kept. Raises ``KeyError`` for an id not in sources.
+    """
+    if sources is None:
+        from analysis import datasets
+
+        sources = datasets.load("sources")
+    by_id = sources.set_index("source_id")
+    parts: list[str] = []
+    for sid in dict.fromkeys(s for s in source_ids if isinstance(s, str) and s):
+        if sid not in by_id.index:
+            raise KeyError(f"source_id {sid!r} is not in the sources table")
+        row = by_id.loc[sid]
+        who = row["publisher"]
+        if pd.notna(row["producer"]) and row["producer"] != row["publisher"]:
+            who = f"{row['producer']} via {row['publisher']}"
+        when = format_date(row["date_published"]) if pd.notna(row["date_published"]) else ""
+        part = f"{who}, {when}" if when else who
+        if part not in parts:
+            parts.append(part)
+    if not parts:
+        return ""
+    return ("Sources: " if len(parts) > 1 else "Source: ") + "; ".join(parts)
+
+
+class ReaderTable:
+    """A formatted table: HTML (pandas Styler, fixed id, no index) in notebooks, text elsewhere.
+
+    ``frame`` holds the display strings; ``caption`` is the title; ``note`` the source line.
+    """
+
+    def __init__(
+        self, frame: pd.DataFrame, caption: str = "", note: str = "", table_id: str = "table"
+    ):
+        self.frame = frame
+        self.caption = caption
+        self.note = note
+        self.table_id = re.sub(r"[^A-Za-z0-9_-]+", "-", table_id)
+
+    def to_html(self) -> str:
+        """HTML of the table: caption, body and source note; all text escaped."""
+        styler = (
+            self.frame.style.hide(axis="index")
+            .set_uuid(self.table_id)
+            .set_caption(html.escape(self.caption))
+            .format(escape="html")
+            .set_table_attributes('class="reader-table"')
+        )
+        body = styler.to_html()
+        note = (
+            f'<p class="source-note"><small>{html.escape(self.note)}</small></p>'
+            if self.note
+            else ""
+        )
+        return f'<div class="reader-table-wrap">{body}{note}</div>'
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        lines = [self.caption] if self.caption else []
+        if self.frame.empty:
+            lines.append("(no rows)")
+        else:
+            lines.append(self.frame.to_string(index=False))
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def reader_table(
+    df: pd.DataFrame,
+    columns: Mapping[str, str],
+    *,
+    figures: Mapping[str, tuple[str | None, str]] | None = None,
+    dates: Iterable[str] = (),
+    caption: str = "",
+    source_ids: Iterable[str] | None = None,
+    table_id: str = "table",
+) -> ReaderTable:
+    """Turn a dataset slice into a :class:`ReaderTable`.
+
+    ``columns`` maps source column -> header shown (order kept). ``figures`` maps a figure column
+    to ``(qualifier column or None, unit)`` to format it with :func:`format_figure`; ``dates``
+    names partial-date columns to format with :func:`format_date`. ``source_ids`` defaults to
+    the ``source_id`` column of ``df``. Raises ``KeyError`` for a column not in ``df``.
+    """
+    figures = dict(figures or {})
+    dates = set(dates)
+    out = pd.DataFrame(index=df.index)
+    for col, header in columns.items():
+        if col not in df.columns:
+            raise KeyError(
+                f"column {col!r} not in the table (has: {', '.join(map(str, df.columns))})"
+            )
+        if col in figures:
+            qcol, unit = figures[col]
+            quals = df[qcol] if qcol else ["exact"] * len(df)
+            out[header] = [format_figure(v, q, unit) for v, q in zip(df[col], quals, strict=True)]
+        elif col in dates:
+            out[header] = [format_date(v) for v in df[col]]
+        else:
+            out[header] = ["–" if pd.isna(v) else str(v) for v in df[col]]
+    if source_ids is None:
+        source_ids = list(df["source_id"]) if "source_id" in df.columns else []
+    note = source_note(source_ids) if source_ids else ""
+    return ReaderTable(out.reset_index(drop=True), caption=caption, note=note, table_id=table_id)

@@ -1,0 +1,175 @@
+"""Qualifier-aware comparisons, and the headline metrics on the curated data."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from analysis import metrics
+from analysis.metrics import Figure, compare, exceeds
+
+QUALS = ["exact", "approximate", "at_least", "at_most"]
+figures = st.builds(
+    Figure,
+    st.floats(min_value=0, max_value=1e13, allow_nan=False, allow_infinity=False),
+    st.sampled_from(QUALS),
+)
+
+# ----------------------------------------------------------------- comparison rules
+
+
+@pytest.mark.parametrize(
+    ("fig", "threshold", "expected"),
+    [
+        (Figure(500e6, "approximate"), 1e6, "yes"),  # "almost 500 million" vs 1 million
+        (Figure(1.05e6, "approximate"), 1e6, "undetermined"),
+        (Figure(0.8e6, "approximate"), 1e6, "no"),
+        (Figure(3e6, "exact"), 1e6, "yes"),
+        (Figure(1e6, "exact"), 1e6, "no"),  # "exceeding one million" is strict
+        (Figure(1e6, "at_least"), 1e6, "undetermined"),
+        (Figure(2e6, "at_least"), 1e6, "yes"),
+        (Figure(0.5e6, "at_least"), 1e6, "undetermined"),
+        (Figure(0.5e6, "at_most"), 1e6, "no"),
+        (Figure(2e6, "at_most"), 1e6, "undetermined"),
+    ],
+)
+def test_exceeds(fig, threshold, expected):
+    assert exceeds(fig, threshold) == expected
+
+
+def test_exceeds_non_strict_counts_a_lower_bound_at_the_milestone():
+    assert exceeds(Figure(3e9, "at_least"), 3e9, strict=False) == "yes"
+    assert exceeds(Figure(2.9e9, "approximate"), 3e9, strict=False) == "undetermined"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (Figure(3e9, "at_least"), Figure(2.5e9, "approximate"), "greater"),
+        (Figure(3e9, "at_least"), Figure(3.1e9, "approximate"), "undetermined"),
+        (Figure(3e9, "at_least"), Figure(3e9, "at_least"), "undetermined"),
+        (Figure(3e9, "exact"), Figure(3e9, "exact"), "equal"),
+        (Figure(2e9, "at_most"), Figure(3e9, "at_least"), "less"),
+        (Figure(3e9, "at_most"), Figure(3e9, "at_least"), "undetermined"),
+        (Figure(460e6, "exact"), Figure(400e6, "exact"), "greater"),
+    ],
+)
+def test_compare(a, b, expected):
+    assert compare(a, b) == expected
+
+
+def test_figure_refuses_bad_input():
+    with pytest.raises(ValueError, match="unknown qualifier 'almost'"):
+        Figure(1.0, "almost")
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        Figure(-1.0)
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        Figure(math.nan)
+
+
+@given(figures, figures)
+def test_compare_is_antisymmetric(a, b):
+    flip = {"greater": "less", "less": "greater", "equal": "equal", "undetermined": "undetermined"}
+    assert compare(b, a) == flip[compare(a, b)]
+
+
+@given(figures, figures, figures)
+def test_compare_is_transitive_where_determined(a, b, c):
+    if compare(a, b) == "greater" and compare(b, c) == "greater":
+        assert compare(a, c) == "greater"
+
+
+@given(figures)
+def test_a_figure_is_never_certainly_above_or_below_itself(a):
+    assert compare(a, a) in ("equal", "undetermined")
+
+
+@given(figures, st.floats(min_value=0, max_value=1e13, allow_nan=False))
+def test_exceeds_agrees_with_every_value_the_qualifier_allows(fig, threshold):
+    answer = exceeds(fig, threshold)
+    if answer == "yes":
+        assert fig.low > threshold
+    elif answer == "no":
+        assert fig.high <= threshold
+    else:
+        assert fig.low <= threshold < fig.high
+
+
+@given(st.lists(figures, min_size=1, max_size=8))
+def test_rank_puts_no_row_certainly_below_a_later_row(figs):
+    df = pd.DataFrame({"value": [f.value for f in figs], "qualifier": [f.qualifier for f in figs]})
+    ranked = metrics.rank_figures(df)
+    out = [Figure(v, q) for v, q in zip(ranked["value"], ranked["qualifier"], strict=True)]
+    for i, a in enumerate(out):
+        for b in out[i + 1 :]:
+            assert compare(a, b) != "less"
+    assert ranked["rank"].is_monotonic_increasing
+
+
+# ----------------------------------------------------------------- metrics on the data
+
+
+def test_review_exposure_on_the_article():
+    exp = metrics.review_exposure().set_index("company")
+    assert exp.loc["Didi", "over_threshold"] == "yes"  # almost 500 million annual users
+    assert exp.loc["Didi", "overseas_listing"] == "listed"
+    assert bool(exp.loc["Didi", "under_review"]) is True
+    assert exp.loc["Banma", "over_threshold"] == "yes"  # 3 million users, exact
+    assert exp.loc["Banma", "overseas_listing"] == "none known"
+    # the article gives no user figure for these: unknown, not zero
+    for company in ("Full Truck Alliance", "Boss Zhipin", "ByteDance"):
+        assert exp.loc[company, "over_threshold"] == "unknown"
+        assert pd.isna(exp.loc[company, "users"])
+    assert exp.loc["ByteDance", "overseas_listing"] == "postponed"
+
+
+def test_review_exposure_threshold_changes_the_answer():
+    exp = metrics.review_exposure(threshold=3_000_000).set_index("company")
+    assert exp.loc["Banma", "over_threshold"] == "no"  # 3,000,000 does not exceed 3,000,000
+    exp = metrics.review_exposure(threshold=440_000_000).set_index("company")
+    assert exp.loc["Didi", "over_threshold"] == "yes"  # ~500M: at least 450M
+    exp = metrics.review_exposure(threshold=480_000_000).set_index("company")
+    assert exp.loc["Didi", "over_threshold"] == "undetermined"
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.review_exposure(threshold=-1)
+
+
+def test_review_threshold_comes_from_the_draft_rule():
+    assert metrics.review_threshold() == 1_000_000
+    assert metrics.review_threshold(as_of="2021-07-09") is None
+
+
+def test_milestone_club_has_the_five_apps():
+    club = metrics.milestone_club()
+    assert set(club["app"]) == {"TikTok", "WhatsApp", "Messenger", "Facebook", "Instagram"}
+    assert (club["reached"] == "yes").all()
+    assert metrics.milestone_club(milestone=4e9)["reached"].eq("undetermined").all()
+
+
+def test_known_by_keeps_what_was_known_then():
+    ev = metrics.known_by(metrics.datasets.load("regulatory_events"), "2021-07-04")
+    assert set(ev["event_id"]) == {
+        "security-review-rules-2020-04",
+        "didi-review-2021-07-02",
+        "didi-app-removal-2021-07-04",
+    }
+    with pytest.raises(ValueError, match="ISO date"):
+        metrics.known_by(ev, "yesterday")
+
+
+def test_company_profile_finds_a_company_by_alias():
+    prof = metrics.company_profile("kanzhun")
+    assert prof["company"] == "Boss Zhipin"
+    assert list(prof["regulatory_events"]["event_type"]) == ["review_opened"]
+    banma = metrics.company_profile("Banma")
+    assert set(banma["stakes"]["investor"]) == {"Alibaba", "SAIC Motor"}
+    assert len(banma["funding_rounds"]) == 2
+
+
+def test_unknown_company_suggests_close_names():
+    with pytest.raises(metrics.UnknownCompanyError, match="Did you mean: Didi"):
+        metrics.resolve_company("Didy")
