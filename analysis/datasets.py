@@ -190,37 +190,57 @@ def _partial_date_bounds(text: str) -> tuple[date, date]:
     return d, d
 
 
-def _parse(field: dict, text: str):
-    """Python value of one non-empty cell, or raise ValueError with the rule broken."""
+_RULES = {
+    "number": "not a number: write plain digits in base units, without currency symbols, "
+    "thousands separators or suffixes (e.g. 460000000)",
+    "integer": "not an integer: write plain digits without separators (e.g. 3000000)",
+    "boolean": "not a boolean: write true or false",
+    "date": "not a calendar date in ISO 8601 form (YYYY-MM-DD)",
+    "partial_date": "impossible date (no such day in that month)",
+}
+
+
+@lru_cache(maxsize=4096)
+def _partial_date_bounds_or_none(text: str) -> tuple[date, date] | None:
+    if not re.match(PARTIAL_DATE_PATTERN, text):
+        return None
+    try:
+        return _partial_date_bounds(text)
+    except ValueError:
+        return None
+
+
+def _parse_column(field: dict, texts: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Typed values of one column of stripped cell texts, and a mask of cells that failed to parse.
+
+    Empty cells become <NA>. The returned Series has the field's pandas dtype.
+    """
     ftype = field.get("type", "string")
-    if ftype == "number":
-        if not _NUMBER.match(text):
-            raise ValueError(
-                "not a number: write plain digits in base units, without currency symbols, "
-                "thousands separators or suffixes (e.g. 460000000)"
-            )
-        return float(text)
-    if ftype == "integer":
-        if not _INTEGER.match(text):
-            raise ValueError("not an integer: write plain digits without separators (e.g. 3000000)")
-        return int(text)
+    empty = texts == ""
+    present = texts.where(~empty)
+    if ftype in ("number", "integer"):
+        pattern = _NUMBER if ftype == "number" else _INTEGER
+        ok = texts.str.fullmatch(pattern.pattern) | empty
+        values = pd.to_numeric(present.where(ok), errors="coerce")
+        return values.astype("Float64" if ftype == "number" else "Int64"), ~ok
     if ftype == "boolean":
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError("not a boolean: write true or false")
+        mapped = present.map(lambda t: True if t in _TRUE else False if t in _FALSE else None)
+        bad = ~empty & mapped.isna()
+        return mapped.astype("boolean"), bad
     if ftype == "date":
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            raise ValueError("not a calendar date in ISO 8601 form (YYYY-MM-DD)") from None
-    if _is_partial_date(field) and re.match(PARTIAL_DATE_PATTERN, text):
-        try:
-            _partial_date_bounds(text)
-        except ValueError:
-            raise ValueError("impossible date (no such day in that month)") from None
-    return text
+        parsed = pd.to_datetime(present, format="%Y-%m-%d", errors="coerce")
+        bad = ~empty & parsed.isna()
+        return pd.Series(
+            [None if pd.isna(v) else v.date() for v in parsed], index=texts.index, dtype=object
+        ), bad
+    bad = pd.Series(False, index=texts.index)
+    if _is_partial_date(field):
+        # well-formed but impossible dates ("2021-02-30"); malformed ones fail the pattern check
+        uniq = {t for t in present.dropna().unique() if re.match(PARTIAL_DATE_PATTERN, t)}
+        impossible = {t for t in uniq if _partial_date_bounds_or_none(t) is None}
+        if impossible:
+            bad = present.isin(impossible)
+    return present.where(~bad).astype("string"), bad
 
 
 _DTYPES = {"number": "Float64", "integer": "Int64", "boolean": "boolean", "date": "object"}
@@ -314,10 +334,9 @@ def _parse_resource(path: Path, res: dict) -> _Parsed:
         problems.append(Problem(label, None, None, None, "no data rows (header only)"))
         return _Parsed(pd.DataFrame(columns=names), problems)
 
-    by_name = {f["name"]: f for f in fields}
     order = [header.index(n) for n in names]
     lines: list[int] = []
-    values: dict[str, list] = {n: [] for n in names}
+    rows: list[list[str]] = []
     width = len(header)
     for line, cells in records:
         if not cells or all(c.strip() == "" for c in cells) and len(cells) <= 1:
@@ -331,24 +350,19 @@ def _parse_resource(path: Path, res: dict) -> _Parsed:
             )
             continue
         lines.append(line)
-        for n, i in zip(names, order, strict=True):
-            text = cells[i].strip()
-            if text == "":
-                values[n].append(None)
-                continue
-            try:
-                values[n].append(_parse(by_name[n], text))
-            except ValueError as exc:
-                problems.append(Problem(label, line, n, text, str(exc)))
-                values[n].append(None)
+        rows.append(cells)
     index = pd.Index(lines, name="line")
-    frame = pd.DataFrame(
-        {
-            n: pd.array(values[n], dtype=_DTYPES.get(by_name[n].get("type", "string"), "string"))
-            for n in names
-        },
-        index=index,
-    )
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    typed = {}
+    for field, i in zip(fields, order, strict=True):
+        texts = pd.Series(columns[i], index=index, dtype=object).str.strip()
+        values, bad = _parse_column(field, texts)
+        if bad.any():
+            rule = _RULES["partial_date" if _is_partial_date(field) else field.get("type")]
+            for line in index[bad.to_numpy()]:
+                problems.append(Problem(label, int(line), field["name"], texts[line], rule))
+        typed[field["name"]] = values
+    frame = pd.DataFrame(typed, index=index)
     try:
         _pandera_schema(schema).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -416,16 +430,14 @@ def _row_rules(label: str, frame: pd.DataFrame, fields: list[dict]) -> list[Prob
 
 def _bounds(series: pd.Series, end: bool) -> pd.Series:
     """datetime64 first (or last) day of each partial ISO date; NaT where empty or invalid."""
-    out = []
-    for text in series:
-        if pd.isna(text) or not re.match(PARTIAL_DATE_PATTERN, text):
-            out.append(None)
-            continue
-        try:
-            out.append(_partial_date_bounds(text)[1 if end else 0])
-        except ValueError:
-            out.append(None)
-    return pd.Series(pd.to_datetime(out), index=series.index, dtype="datetime64[ns]")
+    i = 1 if end else 0
+    lookup = {}
+    for text in series.dropna().unique():
+        b = _partial_date_bounds_or_none(str(text))
+        lookup[text] = None if b is None else b[i]
+    return pd.Series(pd.to_datetime(series.map(lookup)), index=series.index).astype(
+        "datetime64[ns]"
+    )
 
 
 def _foreign_key_problems(pkg: dict, name: str, frame: pd.DataFrame, data_dir: Path | None, seen):

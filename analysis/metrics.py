@@ -34,7 +34,9 @@ __all__ = [
     "company_profile",
     "compare",
     "companies",
+    "event_timeline",
     "exceeds",
+    "key_figures",
     "known_by",
     "milestone_club",
     "rank_figures",
@@ -364,3 +366,98 @@ def milestone_club(milestone: float = 3_000_000_000, as_of: str | None = None) -
     return club[
         ["app", "company", "downloads", "qualifier", "reached", "rank", "as_of", "source_id"]
     ]
+
+
+#: (dataset, figure column, qualifier column, unit, subject columns, measure label) of every figure.
+_FIGURES = [
+    ("downloads", "value", "qualifier", None, ("app",), None),
+    ("funding_rounds", "amount_usd", "qualifier", "USD", ("company",), "Funding raised"),
+    ("funding_rounds", "valuation_usd", "valuation_qualifier", "USD", ("company",), "Valuation"),
+    ("stakes", "stake_pct", "qualifier", "percent", ("investor", "company"), "Stake"),
+    (
+        "stakes",
+        "investment_usd",
+        "investment_qualifier",
+        "USD",
+        ("investor", "company"),
+        "Invested",
+    ),
+    ("user_bases", "users", "qualifier", "users", ("company",), None),
+    ("regulatory_events", "threshold_users", None, "users", ("agency",), "Review threshold"),
+    ("listings", "amount_raised_usd", "qualifier", "USD", ("company",), "Raised at listing"),
+]
+
+
+def key_figures(as_of: str | None = None) -> pd.DataFrame:
+    """Every figure in the data, one row each, with its qualifier, as_of and source.
+
+    Columns: ``subject`` (string: the app or company, "investor in company" for stakes),
+    ``measure`` (string), ``value`` (Float64, in ``unit``), ``unit`` (string: USD, percent,
+    users, downloads), ``qualifier`` (string), ``as_of`` (string, partial ISO date),
+    ``dataset`` (string), ``source_id`` (string). Sorted by dataset order, then subject.
+    """
+    rows = []
+    for ds, col, qcol, unit, subject_cols, label in _FIGURES:
+        df = known_by(datasets.load(ds), as_of)
+        df = df[df[col].notna()]
+        for rec in df.to_dict("records"):
+            subject = " in ".join(str(rec[c]) for c in subject_cols)
+            if ds == "downloads":
+                measure = "Downloads" if rec["measure"] == "downloads" else "Consumer spending"
+                row_unit = "USD" if rec["unit"] == "USD" else "downloads"
+            elif ds == "user_bases":
+                measure = str(rec["metric"]).replace("_", " ").capitalize()
+                row_unit = unit
+            else:
+                measure, row_unit = label, unit
+            rows.append(
+                {
+                    "subject": subject,
+                    "measure": measure,
+                    "value": float(rec[col]),
+                    "unit": row_unit,
+                    "qualifier": rec[qcol] if qcol else "exact",
+                    "as_of": rec["as_of"],
+                    "dataset": ds,
+                    "source_id": rec["source_id"],
+                }
+            )
+    cols = ["subject", "measure", "value", "unit", "qualifier", "as_of", "dataset", "source_id"]
+    out = pd.DataFrame(rows, columns=cols)
+    return out.astype({c: "string" for c in cols if c != "value"} | {"value": "Float64"})
+
+
+_EVENT_VERBS = {
+    "review_opened": "review opened",
+    "app_removal_ordered": "app removal ordered",
+    "draft_rule_published": "draft rule published",
+    "rules_introduced": "rules introduced",
+    "rule_enacted": "rule enacted",
+    "fine": "fine",
+}
+
+
+def event_timeline(
+    as_of: str | None = None, since: str | None = None, until: str | None = None
+) -> pd.DataFrame:
+    """Regulatory events dated to the day, for a timeline, oldest first.
+
+    ``since``/``until`` (ISO dates, inclusive) bound the window; ``as_of`` keeps what was known
+    by then. Columns: ``date_start`` (datetime64), ``date`` (string), ``label`` (string, e.g.
+    "Didi: review opened", "Draft rule published"), ``event_type``, ``company``, ``source_id`` (string).
+    """
+    ev = known_by(datasets.load("regulatory_events"), as_of)
+    ev = ev[ev["date_start"] == ev["date_end"]]  # day precision only
+    if since:
+        ev = ev[ev["date_start"] >= pd.Timestamp(since)]
+    if until:
+        ev = ev[ev["date_start"] <= pd.Timestamp(until)]
+    ev = ev.sort_values(["date_start", "event_id"]).reset_index(drop=True)
+    what = ev["event_type"].map(_EVENT_VERBS).fillna(ev["event_type"])
+    labels = [
+        f"{who}: {verb}" if isinstance(who, str) else verb.capitalize()
+        for who, verb in zip(ev["company"].astype(object), what, strict=True)
+    ]
+    out = ev[["date_start", "date", "event_type", "company", "source_id"]].copy()
+    out["label"] = pd.array(labels, dtype="string")
+    return out[["date_start", "date", "label", "event_type", "company", "source_id"]]

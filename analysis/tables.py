@@ -138,6 +138,9 @@ class ReaderTable:
 
     def to_html(self) -> str:
         """HTML of the table: caption, body and source note; all text escaped."""
+        if self.frame.empty:
+            what = html.escape(self.caption or "Table")
+            return f'<p class="reader-table-empty"><em>{what}: none in the data.</em></p>'
         styler = (
             self.frame.style.hide(axis="index")
             .set_uuid(self.table_id)
@@ -159,7 +162,7 @@ class ReaderTable:
     def __repr__(self) -> str:
         lines = [self.caption] if self.caption else []
         if self.frame.empty:
-            lines.append("(no rows)")
+            lines = [f"{self.caption or 'Table'}: none in the data."]
         else:
             lines.append(self.frame.to_string(index=False))
         if self.note:
@@ -207,3 +210,205 @@ def reader_table(
         source_ids = list(df["source_id"]) if "source_id" in df.columns else []
     note = source_note(source_ids) if source_ids else ""
     return ReaderTable(out.reset_index(drop=True), caption=caption, note=note, table_id=table_id)
+
+
+# --------------------------------------------------------------------------- dataset tables
+# One function per dataset: the columns a reader wants, in words, with the source line.
+
+
+def events_table(events: pd.DataFrame, caption: str = "Regulatory events") -> ReaderTable:
+    """Regulatory events (rows of ``datasets.load("regulatory_events")``) as a reader table."""
+    df = events.sort_values("date_start").copy()
+    df["event"] = df["event_type"].str.replace("_", " ").str.capitalize()
+    return reader_table(
+        df,
+        {
+            "date": "Date",
+            "agency": "Agency",
+            "event": "Action",
+            "company": "Company",
+            "description": "What happened",
+        },
+        dates=["date"],
+        caption=caption,
+        table_id="events",
+    )
+
+
+def downloads_table(
+    downloads: pd.DataFrame, caption: str = "App downloads and spending"
+) -> ReaderTable:
+    """Rows of ``datasets.load("downloads")`` with each figure in its unit ("≥ 3.0B downloads")."""
+    df = downloads.copy()
+    df["figure"] = [
+        format_figure(v, q, "USD" if u == "USD" else "downloads")
+        for v, q, u in zip(df["value"], df["qualifier"], df["unit"], strict=True)
+    ]
+    df["measure"] = df["measure"].str.replace("_", " ").str.capitalize()
+    return reader_table(
+        df,
+        {
+            "app": "App",
+            "company": "Owner",
+            "measure": "Measure",
+            "figure": "Figure",
+            "as_of": "As of",
+        },
+        dates=["as_of"],
+        caption=caption,
+        table_id="downloads",
+    )
+
+
+def funding_table(rounds: pd.DataFrame, caption: str = "Funding rounds") -> ReaderTable:
+    """Rows of ``datasets.load("funding_rounds")``: amount and valuation with their qualifiers."""
+    df = rounds.copy()
+    df["round"] = df["round_type"].str.replace("_", " ").str.capitalize()
+    return reader_table(
+        df,
+        {
+            "company": "Company",
+            "announced": "Announced",
+            "round": "Round",
+            "amount_usd": "Raised",
+            "valuation_usd": "Valuation",
+        },
+        figures={
+            "amount_usd": ("qualifier", "USD"),
+            "valuation_usd": ("valuation_qualifier", "USD"),
+        },
+        dates=["announced"],
+        caption=caption,
+        table_id="funding",
+    )
+
+
+def stakes_table(stakes: pd.DataFrame, caption: str = "Stakes and backers") -> ReaderTable:
+    """Rows of ``datasets.load("stakes")``: who holds what share of whom, and what they paid."""
+    df = stakes.copy()
+    df["relation"] = (
+        df["relation"].str.replace("_", " ").str.replace("joint venture", "joint-venture")
+    )
+    return reader_table(
+        df,
+        {
+            "investor": "Investor",
+            "company": "Company",
+            "relation": "Relation",
+            "stake_pct": "Stake",
+            "investment_usd": "Invested",
+            "as_of": "As of",
+        },
+        figures={
+            "stake_pct": ("qualifier", "percent"),
+            "investment_usd": ("investment_qualifier", "USD"),
+        },
+        dates=["as_of"],
+        caption=caption,
+        table_id="stakes",
+    )
+
+
+def user_bases_table(users: pd.DataFrame, caption: str = "User bases") -> ReaderTable:
+    """Rows of ``datasets.load("user_bases")`` (or :func:`metrics.review_exposure`) with users in words."""
+    df = users.copy()
+    if "metric" in df:
+        df["metric"] = df["metric"].str.replace("_", " ").str.capitalize()
+    cols = {
+        "company": "Company",
+        "product": "Product",
+        "metric": "Counted",
+        "users": "Users",
+        "as_of": "As of",
+    }
+    cols = {k: v for k, v in cols.items() if k in df.columns}
+    return reader_table(
+        df,
+        cols,
+        figures={"users": ("qualifier", "users")},
+        dates=[c for c in ("as_of",) if c in df.columns],
+        caption=caption,
+        table_id="users",
+    )
+
+
+def listings_table(listings: pd.DataFrame, caption: str = "Listings") -> ReaderTable:
+    """Rows of ``datasets.load("listings")``: venue, status and amount raised."""
+    df = listings.copy()
+    df["status"] = df["status"].str.capitalize()
+    return reader_table(
+        df,
+        {
+            "company": "Company",
+            "venue": "Venue",
+            "status": "Status",
+            "listing_date": "Listed",
+            "amount_raised_usd": "Raised",
+        },
+        figures={"amount_raised_usd": ("qualifier", "USD")},
+        dates=["listing_date"],
+        caption=caption,
+        table_id="listings",
+    )
+
+
+def exposure_table(
+    exposure: pd.DataFrame, threshold: int, caption: str | None = None
+) -> ReaderTable:
+    """:func:`analysis.metrics.review_exposure` as a reader table."""
+    df = exposure.copy()
+    df["under_review"] = ["yes" if v else "no" for v in df["under_review"]]
+    caption = (
+        caption or f"Over the review threshold of {format_figure(threshold, 'exact', 'users')}?"
+    )
+    ids = [s for s in df["source_id"] if isinstance(s, str)] + ["tc-2021-07"]
+    return reader_table(
+        df,
+        {
+            "company": "Company",
+            "users": "Users",
+            "over_threshold": "Over threshold",
+            "overseas_listing": "Overseas listing",
+            "under_review": "Under review",
+        },
+        figures={"users": ("qualifier", "users")},
+        caption=caption,
+        source_ids=ids,
+        table_id="exposure",
+    )
+
+
+def key_figures_table(figures: pd.DataFrame, caption: str = "Key figures") -> ReaderTable:
+    """:func:`analysis.metrics.key_figures` as a reader table, each figure with its qualifier mark."""
+    df = figures.copy()
+    df["figure"] = [
+        format_figure(v, q, u)
+        for v, q, u in zip(df["value"], df["qualifier"], df["unit"], strict=True)
+    ]
+    return reader_table(
+        df,
+        {"subject": "Who", "measure": "Measure", "figure": "Figure", "as_of": "As of"},
+        dates=["as_of"],
+        caption=caption,
+        table_id="key-figures",
+    )
+
+
+def profile_header(profile: Mapping) -> ReaderTable:
+    """The identity card of :func:`analysis.metrics.company_profile`: names, description, source."""
+    row = profile["companies"].iloc[0]
+    aliases = ", ".join(row["aliases"]) if len(row["aliases"]) else "–"
+    fields = {
+        "Company": row["company"],
+        "Chinese name": row["name_zh"] if pd.notna(row["name_zh"]) else "–",
+        "Also known as": aliases,
+        "Parent": row["parent"] if pd.notna(row["parent"]) else "–",
+        "Described as": row["description"] if pd.notna(row["description"]) else "–",
+    }
+    frame = pd.DataFrame({"Field": list(fields), "Value": list(fields.values())})
+    return ReaderTable(
+        frame,
+        caption=str(row["company"]),
+        note=source_note([row["source_id"]]),
+        table_id="profile",
+    )
