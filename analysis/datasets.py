@@ -33,8 +33,10 @@ __all__ = [
     "DataError",
     "Problem",
     "catalog",
+    "dictionary",
     "load",
     "package",
+    "package_path",
     "validate",
 ]
 
@@ -90,6 +92,11 @@ def _package_path(data_dir: Path | None) -> Path:
 def _read_package(path: Path, mtime_ns: int) -> dict:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def package_path(data_dir: Path | str | None = None) -> Path:
+    """Path of the active ``datapackage.json`` (or that of ``data_dir``)."""
+    return _package_path(Path(data_dir) if data_dir else None)
 
 
 def package(data_dir: Path | str | None = None) -> dict:
@@ -525,3 +532,73 @@ def validate(data_dir: Path | str | None = None) -> list[Problem]:
             continue
         problems.extend(_foreign_key_problems(pkg, res["name"], parsed.frame, base, set()))
     return problems
+
+
+def _constraint_text(field: dict) -> str:
+    cons = field.get("constraints", {})
+    parts = []
+    if cons.get("required"):
+        parts.append("required")
+    if cons.get("unique"):
+        parts.append("unique")
+    if "enum" in cons:
+        parts.append("one of " + ", ".join(map(str, cons["enum"])))
+    if "minimum" in cons:
+        parts.append(f">= {cons['minimum']}")
+    if "maximum" in cons:
+        parts.append(f"<= {cons['maximum']}")
+    if cons.get("pattern") == PARTIAL_DATE_PATTERN:
+        parts.append("ISO date: YYYY-MM-DD, YYYY-MM or YYYY")
+    elif "pattern" in cons:
+        parts.append(f"matches {cons['pattern']}")
+    if field.get("qualifies"):
+        parts.append(f"qualifier of {field['qualifies']}")
+    return "; ".join(parts)
+
+
+def dictionary(data_dir: Path | str | None = None) -> pd.DataFrame:
+    """The data dictionary: one row per field of every dataset of the package.
+
+    Columns (all string but ``rows``): ``dataset``, ``field``, ``type`` (Table Schema type),
+    ``unit`` (e.g. USD, users, percent; empty where none), ``constraints`` (in words),
+    ``key`` ("primary", "-> resource.field" for a foreign key, or empty), ``description``,
+    ``rows`` (Int64: rows in the dataset, <NA> if the file is invalid), ``sources`` (source ids
+    its rows cite, separated by ", ").
+    """
+    rows = []
+    for res in package(data_dir)["resources"]:
+        schema = res["schema"]
+        try:
+            df = load(res["name"], data_dir=data_dir)
+            n = len(df)
+            cited = ", ".join(sorted(set(df["source_id"].dropna()))) if "source_id" in df else ""
+        except DataError:
+            n, cited = None, ""
+        fks = {
+            (fk["fields"] if isinstance(fk["fields"], str) else fk["fields"][0]): fk["reference"]
+            for fk in schema.get("foreignKeys", [])
+        }
+        for field in schema["fields"]:
+            name = field["name"]
+            key = ""
+            if name in schema.get("primaryKey", []):
+                key = "primary"
+            elif name in fks:
+                ref = fks[name]
+                ref_field = ref["fields"] if isinstance(ref["fields"], str) else ref["fields"][0]
+                key = f"-> {ref.get('resource') or res['name']}.{ref_field}"
+            rows.append(
+                {
+                    "dataset": res["name"],
+                    "field": name,
+                    "type": field.get("type", "string"),
+                    "unit": field.get("unit", ""),
+                    "constraints": _constraint_text(field),
+                    "key": key,
+                    "description": field.get("description", ""),
+                    "rows": n,
+                    "sources": cited,
+                }
+            )
+    df = pd.DataFrame(rows)
+    return df.astype({c: "string" for c in df.columns if c != "rows"} | {"rows": "Int64"})

@@ -155,3 +155,48 @@ def test_no_figure_without_a_qualifier_and_no_qualifier_without_a_figure():
             fig = field.get("qualifies")
             if fig:
                 assert (df[fig].notna() == df[field["name"]].notna()).all(), (res["name"], fig)
+
+
+def test_frictionless_validates_the_package():
+    from frictionless import Package, system
+
+    with system.use_context(trusted=True):
+        report = Package(str(datasets.package_path())).validate()
+    errors = [e.message for task in report.tasks for e in task.errors] + [
+        e.message for e in report.errors
+    ]
+    assert report.valid, errors[:5]
+
+
+def test_frictionless_catches_what_the_schema_forbids(data_copy):
+    from frictionless import Package, system
+
+    stakes = data_copy / "stakes.csv"
+    stakes.write_text(stakes.read_text().replace(",17.2,", ",117.2,"))
+    with system.use_context(trusted=True):
+        report = Package(str(data_copy / "datapackage.json")).validate()
+    assert not report.valid
+    assert any(
+        "stake_pct" in e.message or "117.2" in e.message for t in report.tasks for e in t.errors
+    )
+
+
+def test_every_numeric_field_has_a_unit_and_the_package_a_licence():
+    pkg = datasets.package()
+    assert pkg["licenses"]
+    for res in pkg["resources"]:
+        for field in res["schema"]["fields"]:
+            if field["type"] in ("number", "integer"):
+                assert field.get("unit"), (res["name"], field["name"])
+
+
+def test_data_dictionary_describes_every_field():
+    dd = datasets.dictionary()
+    pkg = datasets.package()
+    assert len(dd) == sum(len(r["schema"]["fields"]) for r in pkg["resources"])
+    row = dd[(dd["dataset"] == "funding_rounds") & (dd["field"] == "amount_usd")].iloc[0]
+    assert (row["type"], row["unit"], row["constraints"]) == ("number", "USD", ">= 0")
+    assert dd.loc[(dd["dataset"] == "stakes") & (dd["field"] == "company"), "key"].iloc[0] == (
+        "-> companies.company"
+    )
+    assert (dd["rows"] > 0).all()
