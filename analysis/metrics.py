@@ -42,6 +42,10 @@ __all__ = [
     "rank_figures",
     "resolve_company",
     "review_exposure",
+    "review_threshold",
+    "rounds_since",
+    "stakes_of",
+    "threshold_sensitivity",
 ]
 
 #: Relative half-width of the interval an ``approximate`` figure stands for (10 %).
@@ -461,3 +465,54 @@ def event_timeline(
     out = ev[["date_start", "date", "event_type", "company", "source_id"]].copy()
     out["label"] = pd.array(labels, dtype="string")
     return out[["date_start", "date", "label", "event_type", "company", "source_id"]]
+
+
+def threshold_sensitivity(thresholds, as_of: str | None = None) -> pd.DataFrame:
+    """Who is over each of several user thresholds: a company x threshold grid of answers.
+
+    ``thresholds``: iterable of user counts (ints >= 0). Returns one row per company of
+    :func:`review_exposure`, columns ``company`` (string), ``users`` (Float64), ``qualifier``
+    (string), then one string column per threshold, named by the threshold (e.g. "1000000"),
+    holding "yes" / "no" / "undetermined" / "unknown". Raises ``ValueError`` for no thresholds.
+    """
+    thresholds = sorted({int(t) for t in thresholds})
+    if not thresholds:
+        raise ValueError("give at least one threshold")
+    base = review_exposure(thresholds[0], as_of=as_of)[["company", "users", "qualifier"]]
+    out = base.copy()
+    for t in thresholds:
+        exp = review_exposure(t, as_of=as_of).set_index("company")["over_threshold"]
+        out[str(t)] = out["company"].map(exp).astype("string")
+    return out
+
+
+def rounds_since(since: str | None = None, as_of: str | None = None) -> pd.DataFrame:
+    """Funding rounds announced on or after ``since`` (ISO date; a round dated "2018" counts
+    from 1 Jan 2018), known by ``as_of``. Columns of ``datasets.load("funding_rounds")``.
+    Raises ``ValueError`` if ``since`` is not an ISO date.
+    """
+    df = known_by(datasets.load("funding_rounds"), as_of)
+    if since:
+        try:
+            start = pd.Timestamp(pd.to_datetime(since, format="ISO8601"))
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"since must be an ISO date such as 2021-01-01, not {since!r}"
+            ) from None
+        # a round is kept when any part of its announcement period lies on or after `since`
+        df = df[df["announced_end"].isna() | (df["announced_end"] >= start)]
+    return df.sort_values(["announced_start", "round_id"], na_position="last").reset_index(
+        drop=True
+    )
+
+
+def stakes_of(investor: str | None = None, as_of: str | None = None) -> pd.DataFrame:
+    """Stakes held by ``investor`` (canonical name or alias; ``None`` or "" for every investor).
+
+    Columns of ``datasets.load("stakes")``. Raises :class:`UnknownCompanyError` for an unknown
+    investor.
+    """
+    df = known_by(datasets.load("stakes"), as_of)
+    if investor:
+        df = df[df["investor"] == resolve_company(investor)]
+    return df.sort_values(["investor", "company"]).reset_index(drop=True)

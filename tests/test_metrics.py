@@ -173,3 +173,47 @@ def test_company_profile_finds_a_company_by_alias():
 def test_unknown_company_suggests_close_names():
     with pytest.raises(metrics.UnknownCompanyError, match="Did you mean: Didi"):
         metrics.resolve_company("Didy")
+
+
+def test_threshold_sensitivity_grid():
+    grid = metrics.threshold_sensitivity([1_000_000, 3_000_000, 500_000_000]).set_index("company")
+    assert list(grid.loc["Didi", ["1000000", "3000000", "500000000"]]) == [
+        "yes",
+        "yes",
+        "undetermined",
+    ]
+    assert list(grid.loc["Banma", ["1000000", "3000000", "500000000"]]) == ["yes", "no", "no"]
+    assert grid.loc["ByteDance", "1000000"] == "unknown"
+    with pytest.raises(ValueError, match="at least one threshold"):
+        metrics.threshold_sensitivity([])
+
+
+def test_rounds_since_and_stakes_of():
+    assert list(metrics.rounds_since("2019-01-01")["round_id"]) == ["banma-2021"]
+    assert list(metrics.rounds_since("2018-06-01")["round_id"]) == ["banma-2018", "banma-2021"]
+    assert set(metrics.stakes_of("softbank")["company"]) == {"Didi", "Full Truck Alliance"}
+    assert len(metrics.stakes_of("")) == 5
+    with pytest.raises(ValueError, match="ISO date"):
+        metrics.rounds_since("last year")
+    with pytest.raises(metrics.UnknownCompanyError):
+        metrics.stakes_of("Softbank Vision Fund 3")
+
+
+def test_key_figures_carry_qualifiers_and_sources():
+    kf = metrics.key_figures()
+    tiktok = kf[(kf["subject"] == "TikTok") & (kf["measure"] == "Downloads")].iloc[0]
+    assert (tiktok["value"], tiktok["qualifier"], tiktok["unit"]) == (3e9, "at_least", "downloads")
+    assert kf["source_id"].notna().all() and kf["qualifier"].notna().all()
+    assert len(metrics.key_figures(as_of="2019-01-01")) == 1  # only Banma's 2018 valuation
+
+
+def test_event_timeline_labels_and_window():
+    tl = metrics.event_timeline(since="2021-07-01", until="2021-07-31")
+    assert list(tl["label"]) == [
+        "Didi: review opened",
+        "Didi: app removal ordered",
+        "Boss Zhipin: review opened",
+        "Full Truck Alliance: review opened",
+        "Draft rule published",
+    ]
+    assert tl["date_start"].is_monotonic_increasing
