@@ -472,13 +472,15 @@ def threshold_sensitivity(thresholds, as_of: str | None = None) -> pd.DataFrame:
 
     ``thresholds``: iterable of user counts (ints >= 0). Returns one row per company of
     :func:`review_exposure`, columns ``company`` (string), ``users`` (Float64), ``qualifier``
-    (string), then one string column per threshold, named by the threshold (e.g. "1000000"),
+    (string), ``source_id`` (string, of the user figure), then one string column per threshold, named by the threshold (e.g. "1000000"),
     holding "yes" / "no" / "undetermined" / "unknown". Raises ``ValueError`` for no thresholds.
     """
     thresholds = sorted({int(t) for t in thresholds})
     if not thresholds:
         raise ValueError("give at least one threshold")
-    base = review_exposure(thresholds[0], as_of=as_of)[["company", "users", "qualifier"]]
+    base = review_exposure(thresholds[0], as_of=as_of)[
+        ["company", "users", "qualifier", "source_id"]
+    ]
     out = base.copy()
     for t in thresholds:
         exp = review_exposure(t, as_of=as_of).set_index("company")["over_threshold"]

@@ -412,3 +412,44 @@ def profile_header(profile: Mapping) -> ReaderTable:
         note=source_note([row["source_id"]]),
         table_id="profile",
     )
+
+
+def sensitivity_table(grid: pd.DataFrame, caption: str = "Over the threshold?") -> ReaderTable:
+    """:func:`analysis.metrics.threshold_sensitivity` with thresholds as "> 1.0M users" headers."""
+    df = grid.copy()
+    df["users_text"] = [
+        format_figure(v, q, "users") for v, q in zip(df["users"], df["qualifier"], strict=True)
+    ]
+    columns = {"company": "Company", "users_text": "Users"}
+    for col in grid.columns:
+        if str(col).isdigit():
+            columns[col] = "> " + format_figure(int(col), "exact", "users")
+    return reader_table(
+        df,
+        columns,
+        caption=caption,
+        source_ids=[s for s in df["source_id"] if isinstance(s, str)] + ["tc-2021-07"],
+        table_id="sensitivity",
+    )
+
+
+def club_table(club: pd.DataFrame, milestone: float, caption: str | None = None) -> ReaderTable:
+    """:func:`analysis.metrics.milestone_club` as a ranked table ("=1" where ranks are tied)."""
+    df = club.copy()
+    counts = df["rank"].value_counts()
+    df["place"] = [f"={r}" if counts[r] > 1 else str(r) for r in df["rank"]]
+    df["reached"] = df["reached"].map({"yes": "yes", "undetermined": "maybe"})
+    caption = caption or f"Apps past {format_figure(milestone, 'exact', 'downloads')}"
+    return reader_table(
+        df,
+        {
+            "place": "Rank",
+            "app": "App",
+            "company": "Owner",
+            "downloads": "Downloads",
+            "reached": "Past it",
+        },
+        figures={"downloads": ("qualifier", "downloads")},
+        caption=caption,
+        table_id="club",
+    )
