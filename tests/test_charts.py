@@ -608,3 +608,46 @@ def test_image_matches_baseline(make, name, tmp_path):
     fig.savefig(actual, **save)
     problem = compare_images(str(expected), str(actual), tol=TOL)
     assert problem is None, problem
+
+
+def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
+    import base64
+
+    import IPython.display
+
+    from analysis import metrics
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    fig = charts.profile_chart(metrics.company_profile("Didi"))
+    charts.show(fig)
+    [(obj, raw)] = shown
+    assert raw is True
+    assert obj["text/plain"] == "Chart: Didi: users against the review threshold"
+    png = base64.b64decode(obj["image/png"])
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+@pytest.mark.parametrize(
+    ("company", "kind"),
+    [
+        ("Didi", "users against the review threshold"),
+        ("Tencent", "who backs whom"),
+        ("ByteDance", "app downloads"),
+        ("Boss Zhipin", "regulatory actions"),
+    ],
+)
+def test_profile_chart_picks_what_the_data_holds(company, kind):
+    from analysis import metrics
+
+    fig = charts.profile_chart(metrics.company_profile(company))
+    assert fig._suptitle.get_text() == f"{company}: {kind}"
+
+
+def test_profile_chart_refuses_a_company_with_nothing_to_chart():
+    from analysis import metrics
+
+    profile = metrics.company_profile("Boss Zhipin")
+    profile["regulatory_events"] = profile["regulatory_events"].iloc[0:0]
+    with pytest.raises(ValueError, match="no rows to chart"):
+        charts.profile_chart(profile)
