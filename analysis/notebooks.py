@@ -7,6 +7,7 @@ the outputs that nbval compares in ``make test``.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,14 @@ def refresh(notebook: Path, timeout: int = 600) -> None:
         timeout=timeout,
         resources={"metadata": {"path": str(paths.notebooks_dir())}},
     )
-    client.execute()
+    # a kernel started by JupyterLab passes JPY_SESSION_NAME on to its children; without it,
+    # analysis.explore knows this run is headless and stores no widget output
+    session = os.environ.pop("JPY_SESSION_NAME", None)
+    try:
+        client.execute()
+    finally:
+        if session is not None:
+            os.environ["JPY_SESSION_NAME"] = session
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, notebook)
 
