@@ -164,16 +164,23 @@ def rank_figures(
 def known_by(df: pd.DataFrame, as_of: str | None) -> pd.DataFrame:
     """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended by then.
 
-    A figure dated "2021-07" counts as known from 31 Jul 2021. ``as_of=None`` keeps every row.
+    A figure dated "2021-07" counts as known from 31 Jul 2021; an ``as_of`` of "2021-07" means
+    the end of July 2021. ``as_of=None`` keeps every row.
     Raises ``ValueError`` if ``as_of`` is not an ISO date.
     """
     if not as_of:
         return df
+    return df[df["as_of_end"] <= _period_end(as_of, "as_of")].reset_index(drop=True)
+
+
+def _period_end(text: str, name: str) -> pd.Timestamp:
+    """Last day of the period a partial ISO date names ("2021-07" -> 31 Jul 2021)."""
     try:
-        cutoff = pd.Timestamp(pd.to_datetime(as_of, format="ISO8601"))
+        return pd.Timestamp(datasets._partial_date_bounds(str(text).strip())[1])
     except (ValueError, TypeError):
-        raise ValueError(f"as_of must be an ISO date such as 2021-07-31, not {as_of!r}") from None
-    return df[df["as_of_end"] <= cutoff].reset_index(drop=True)
+        raise ValueError(
+            f"{name} must be an ISO date such as 2021-07-31 (or 2021-07, 2021), not {text!r}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- companies

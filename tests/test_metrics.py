@@ -217,3 +217,9 @@ def test_event_timeline_labels_and_window():
         "Draft rule published",
     ]
     assert tl["date_start"].is_monotonic_increasing
+
+
+def test_known_by_takes_a_month_as_its_last_day():
+    stakes = metrics.known_by(metrics.datasets.load("stakes"), "2021-07")
+    assert len(stakes) == 5
+    assert len(metrics.known_by(metrics.datasets.load("stakes"), "2021-06")) == 0

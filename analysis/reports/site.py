@@ -1,0 +1,373 @@
+"""Building the site: run the reports that changed, publish them atomically, write the index.
+
+Layout of ``out_dir``::
+
+    index.html, index.json        every report with its status, duration, parameters, links
+    <report>/index.html           the last good report (inputs hidden, images embedded)
+    <report>/<report>.ipynb       its executed notebook
+    <report>/run.json             its run record (see analysis.reports.run)
+    <report>/runs/<run-id>/       failed runs (same three files), newest KEEP_FAILED kept
+    .lock                         held for the whole build (filelock)
+    .tmp/                         runs in progress (removed at the end of every build)
+
+A run is written into ``.tmp/`` and renamed into place when complete. A good run replaces the
+report folder with two renames (the old folder is renamed aside, then the new one into its place,
+carrying ``runs/`` over); a failed run goes to ``<report>/runs/<run-id>/`` and never touches the
+last good report. A report whose input hashes equal those of its last good ``run.json`` is
+``"skipped"`` (no kernel starts) unless ``force``.
+
+``index.json``: ``{"generated", "build": {"id", "started", "finished", "counts"},
+"reports": [{"name", "notebook", "parameters", "status": "ok" | "failed" | "skipped",
+"run_id", "finished", "duration_s", "href", "error", "last_good_href"}]}``; entries of
+reports not selected in this build are kept from the previous index.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from analysis import paths
+from analysis.reports.executors import Executor, make_executor
+from analysis.reports.plan import Report, slugify
+from analysis.reports.run import DEFAULT_TIMEOUT, Job, input_hashes, shared_hashes
+
+__all__ = ["KEEP_FAILED", "BuildEvent", "BuildSummary", "SiteLocked", "build", "write_index"]
+
+#: Failed runs kept per report under ``<report>/runs/``.
+KEEP_FAILED = 10
+_TMP = ".tmp"
+
+
+class SiteLocked(RuntimeError):
+    """Another build holds ``out_dir/.lock`` (raised only when not waiting for it)."""
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """Progress of a build, passed to ``on_event``.
+
+    ``kind`` is ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged
+    report, ``entry`` set) or ``"finished"`` (a report ran, ``entry`` set).
+    """
+
+    kind: str
+    total: int = 0
+    entry: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildSummary:
+    """What a build did: ``entries`` are this build's index entries, in plan order."""
+
+    out_dir: Path
+    build_id: str
+    entries: list[dict[str, Any]]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Entries of the reports that failed in this build."""
+        return [e for e in self.entries if e["status"] == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        """``{"ok": n, "failed": n, "skipped": n}`` for this build."""
+        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        for entry in self.entries:
+            counts[entry["status"]] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible summary: ``{"out_dir", "build_id", "counts", "reports"}``."""
+        return {
+            "out_dir": str(self.out_dir),
+            "build_id": self.build_id,
+            "counts": self.counts(),
+            "reports": self.entries,
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _entry(
+    record: Mapping[str, Any], status: str, href: str, last_good_href: str | None
+) -> dict[str, Any]:
+    return {
+        "name": record["report"],
+        "notebook": record["notebook"],
+        "parameters": record["parameters"],
+        "status": status,
+        "run_id": record["run_id"],
+        "finished": record["finished"],
+        "duration_s": record["duration_s"],
+        "href": href,
+        "error": record.get("error"),
+        "last_good_href": last_good_href,
+    }
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def _publish(out_dir: Path, staged: Path, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Move a finished run from ``.tmp`` into place; return its index entry."""
+    name = record["report"]
+    final = out_dir / name
+    if record["status"] == "ok":
+        if final.exists():
+            if (final / "runs").is_dir():
+                os.replace(final / "runs", staged / "runs")
+            aside = out_dir / _TMP / f"old-{name}-{record['run_id']}"
+            os.replace(final, aside)
+            os.replace(staged, final)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(staged, final)
+        return _entry(record, "ok", f"{name}/index.html", f"{name}/index.html")
+    runs = final / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, runs / record["run_id"])
+    for old in sorted(p for p in runs.iterdir() if p.is_dir())[:-KEEP_FAILED]:
+        shutil.rmtree(old, ignore_errors=True)
+    last_good = f"{name}/index.html" if (final / "run.json").is_file() else None
+    return _entry(record, "failed", f"{name}/runs/{record['run_id']}/index.html", last_good)
+
+
+# --------------------------------------------------------------------------- index
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em;
+  color: #1d1d1f; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #ddd;
+  vertical-align: top; }
+th { background: #f4f4f6; }
+code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; }
+.ok { color: #1b5e20; } .skipped { color: #455a64; } .failed { color: #b00020; font-weight: bold; }
+.error { color: #b00020; font-size: 0.9em; }
+"""
+
+
+def _index_row(entry: Mapping[str, Any]) -> str:
+    esc = html.escape
+    params = (
+        ", ".join(
+            f"<code>{esc(k)} = {esc(json.dumps(v, ensure_ascii=False))}</code>"
+            for k, v in entry["parameters"].items()
+        )
+        or "defaults"
+    )
+    notes = []
+    if entry.get("error"):
+        err = entry["error"]
+        notes.append(
+            f'<span class="error">{esc(str(err["type"]))}: {esc(str(err["message"]))}</span>'
+        )
+    if entry["status"] == "failed":
+        notes.append(f'<a href="{esc(entry["href"])}">failed run</a>')
+        if entry.get("last_good_href"):
+            notes.append(f'<a href="{esc(entry["last_good_href"])}">last good report</a>')
+    link = entry.get("last_good_href") or entry["href"]
+    duration = entry.get("duration_s")
+    return (
+        "<tr>"
+        f'<td><a href="{esc(link)}">{esc(entry["name"])}</a><br>'
+        f"<small><code>{esc(entry['notebook'])}</code></small></td>"
+        f'<td class="{esc(entry["status"])}">{esc(entry["status"])}</td>'
+        f"<td>{params}</td>"
+        f"<td>{esc(f'{duration:.1f} s' if isinstance(duration, int | float) else '')}</td>"
+        f"<td>{esc(str(entry.get('finished') or ''))}</td>"
+        f"<td>{'<br>'.join(notes)}</td>"
+        "</tr>"
+    )
+
+
+def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
+    """Write ``index.json`` and ``index.html`` (every text escaped) for ``index`` atomically."""
+    counts = index["build"]["counts"]
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    rows = "\n".join(_index_row(e) for e in index["reports"])
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>China tech roundup: reports</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        "<h1>China tech roundup: reports</h1>\n"
+        f"<p>Generated {html.escape(index['generated'])}; last build: {html.escape(summary)}.</p>\n"
+        "<table>\n<thead><tr><th>Report</th><th>Status</th><th>Parameters</th><th>Duration</th>"
+        f"<th>Finished</th><th>Notes</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n"
+        "</body>\n</html>\n"
+    )
+    _write_json_atomic(out_dir / "index.json", index)
+    tmp = out_dir / f".index.html.{secrets.token_hex(4)}.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out_dir / "index.html")
+
+
+def _merged_index(
+    out_dir: Path, entries: Iterable[Mapping[str, Any]], build: Mapping[str, Any]
+) -> dict[str, Any]:
+    """This build's entries first (plan order), then earlier entries whose folder still exists."""
+    current = {e["name"]: dict(e) for e in entries}
+    previous = (_read_json(out_dir / "index.json") or {}).get("reports", [])
+    kept = [
+        e
+        for e in previous
+        if isinstance(e, dict)
+        and e.get("name") not in current
+        and (out_dir / str(e.get("name"))).is_dir()
+    ]
+    return {
+        "generated": _now().isoformat(timespec="seconds"),
+        "build": dict(build),
+        "reports": list(current.values()) + kept,
+    }
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(
+    plan: Sequence[Report],
+    out_dir: Path | str | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
+    wait: bool = True,
+    timeout: int = DEFAULT_TIMEOUT,
+    data_dir: Path | None = None,
+    on_event: Callable[[BuildEvent], None] | None = None,
+) -> BuildSummary:
+    """Run the reports of ``plan`` that changed (all if ``force``) and publish them in ``out_dir``.
+
+    ``out_dir`` defaults to :func:`analysis.paths.site_dir`; ``jobs`` (workers) to
+    ``os.cpu_count()``; ``executor`` is ``"local"`` or ``"dask"`` (``scheduler``: a dask
+    address, else a local cluster); ``timeout`` is the per-cell limit in seconds; ``data_dir``
+    (default :func:`analysis.paths.data_dir`) is hashed and passed to every kernel as
+    ``ROUNDUP_DATA_DIR``. Failed reports do not stop the others: check
+    :attr:`BuildSummary.failed`.
+
+    The local executor starts worker processes (``forkserver``): a script calling this must
+    guard its entry point with ``if __name__ == "__main__":``.
+
+    Raises :class:`SiteLocked` if ``wait`` is false and another build holds the lock,
+    ``ValueError`` for duplicate or non-slug report names or a bad executor/scheduler
+    combination, and ``OSError`` when ``out_dir``
+    cannot be written.
+    """
+    names = [report.name for report in plan]
+    bad = sorted({n for n in names if names.count(n) > 1 or n != slugify(n)})
+    if bad:
+        raise ValueError(f"report names must be unique slugs ([a-z0-9-]): {', '.join(bad)}")
+    out_dir = Path(out_dir) if out_dir else paths.site_dir()
+    data_dir = Path(data_dir).resolve() if data_dir else paths.data_dir()
+    pool = make_executor(executor, jobs, scheduler)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(out_dir / ".lock", timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise SiteLocked(f"another build holds {out_dir / '.lock'}") from None
+    try:
+        return _build_locked(plan, out_dir, force, pool, timeout, data_dir, on_event)
+    finally:
+        lock.release()
+
+
+def _build_locked(
+    plan: Sequence[Report],
+    out_dir: Path,
+    force: bool,
+    pool: Executor,
+    timeout: int,
+    data_dir: Path,
+    on_event: Callable[[BuildEvent], None] | None,
+) -> BuildSummary:
+    started = _now()
+    build_id = _new_run_id(started)
+    staging = out_dir / _TMP
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed build; we hold the lock
+    staging.mkdir()
+    emit = on_event or (lambda event: None)
+    shared = shared_hashes(data_dir)
+    entries: dict[str, dict[str, Any]] = {}
+    to_run: list[Job] = []
+    for report in plan:
+        inputs = input_hashes(report.notebook, report.parameters, shared)
+        last = _read_json(out_dir / report.name / "run.json")
+        if (
+            not force
+            and last is not None
+            and last.get("inputs") == inputs
+            and (out_dir / report.name / "index.html").is_file()
+        ):
+            href = f"{report.name}/index.html"
+            entries[report.name] = _entry(last, "skipped", href, href)
+            emit(BuildEvent("skipped", entry=entries[report.name]))
+            continue
+        run_id = _new_run_id(_now())
+        to_run.append(
+            Job(
+                name=report.name,
+                notebook=str(report.notebook),
+                parameters=report.parameters,
+                output_dir=str((staging / f"{run_id}-{report.name}").resolve()),
+                workdir=str(report.workdir),
+                run_id=run_id,
+                inputs=inputs,
+                env={"ROUNDUP_DATA_DIR": str(data_dir)},
+                timeout=timeout,
+            )
+        )
+    emit(BuildEvent("planned", total=len(to_run)))
+
+    def snapshot() -> BuildSummary:
+        ordered = [entries[r.name] for r in plan if r.name in entries]
+        summary = BuildSummary(out_dir, build_id, ordered)
+        build_info = {
+            "id": build_id,
+            "started": started.isoformat(timespec="seconds"),
+            "finished": _now().isoformat(timespec="seconds"),
+            "counts": summary.counts(),
+        }
+        write_index(out_dir, _merged_index(out_dir, ordered, build_info))
+        return summary
+
+    try:
+        for job, record in pool.run(to_run):
+            entries[job.name] = _publish(out_dir, Path(job.output_dir), record)
+            emit(BuildEvent("finished", entry=entries[job.name]))
+            snapshot()
+        return snapshot()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

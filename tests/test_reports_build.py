@@ -1,0 +1,401 @@
+"""Running reports and building the site: hashes, index, and end-to-end builds with real kernels.
+
+Tests marked ``e2e`` start real kernels (about 2 s each on 2 cores); the module-scoped ``site_v1``
+build (two reports) is shared and copied by the tests that change a site.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from typer.testing import CliRunner
+
+from analysis.cli import app
+from analysis.reports import plan as planning
+from analysis.reports import run as running
+from analysis.reports import site
+
+runner = CliRunner()
+
+PROFILE_PARAMS = 'company: str = "Didi"\nfail = False'
+PROFILE_CELLS = [
+    (
+        "import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots(figsize=(3, 2))\n"
+        "ax.bar(['a', 'b'], [1, 2])\n"
+        "ax.set_title(company)\n"
+        "plt.show()",
+        ["chart"],
+    ),
+    "import json, os\n"
+    "from ipykernel.connect import get_connection_info\n"
+    "print('transport', json.loads(get_connection_info())['transport'])\n"
+    "print('cwd', os.getcwd())\n"
+    "print('data', os.environ.get('ROUNDUP_DATA_DIR'))",
+    "if fail:\n    raise RuntimeError(f'boom for {company}')\nprint('done', company)",
+]
+
+
+@dataclass
+class BuiltSite:
+    root: Path
+    out: Path
+    data: Path
+    notebooks: Path
+    reports: list[planning.Report]
+    summary: site.BuildSummary
+
+
+def _plan(root: Path, text: str, name: str = "plan.toml") -> Path:
+    path = root / name
+    path.write_text('notebooks = "notebooks"\n' + text, encoding="utf-8")
+    return path
+
+
+def _copy_site(built: BuiltSite, dest: Path) -> Path:
+    shutil.copytree(built.out, dest)
+    return dest
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def site_v1(tmp_path_factory, notebook_writer, tiny_package_writer) -> BuiltSite:
+    """Two reports of one notebook (p-alpha, p-beta-b) built with real kernels."""
+    root = tmp_path_factory.mktemp("site_v1")
+    notebooks = root / "notebooks"
+    notebook_writer(notebooks / "profile.ipynb", PROFILE_PARAMS, PROFILE_CELLS)
+    data = tiny_package_writer(root / "data", ["Alpha"])
+    plan = _plan(
+        root,
+        '[[report]]\nname = "p-{company}"\nnotebook = "profile.ipynb"\n'
+        '[report.grid]\ncompany = ["Alpha", "Beta <b>"]\n',
+    )
+    reports = planning.load_plan(plan)
+    summary = site.build(reports, root / "site", jobs=2, data_dir=data)
+    return BuiltSite(root, root / "site", data, notebooks, reports, summary)
+
+
+# --------------------------------------------------------------------------- no kernels
+
+
+def test_input_hashes_follow_sources_not_outputs(tmp_path, make_notebook):
+    nb_path = make_notebook("h.ipynb", "x = 1", ["print(x)"])
+    shared = {"data": "d", "code": "c", "requirements_lock": "l"}
+    first = running.input_hashes(nb_path, {"b": 1, "a": [1, 2]}, shared)
+    assert set(first) == {"notebook", "parameters", "data", "code", "requirements_lock"}
+    assert running.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared) == first
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells[-1].execution_count = 7
+    nbformat.write(nb, str(nb_path))
+    assert running.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared) == first
+
+    nb.cells[-1].source = "print(x + 1)"
+    nbformat.write(nb, str(nb_path))
+    assert (
+        running.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared)["notebook"]
+        != (first["notebook"])
+    )
+    assert (
+        running.input_hashes(nb_path, {"a": [1, 2], "b": 2}, shared)["parameters"]
+        != (first["parameters"])
+    )
+
+
+def test_shared_hashes_follow_the_data(tmp_path, tiny_package_writer):
+    data = tiny_package_writer(tmp_path / "data", ["Alpha"])
+    before = running.shared_hashes(data)
+    assert running.shared_hashes(data) == before
+    (data / "sources.csv").write_text("source_id,title\ns1,Another title\n", encoding="utf-8")
+    after = running.shared_hashes(data)
+    assert after["data"] != before["data"]
+    assert after["code"] == before["code"]
+
+
+def test_index_escapes_every_text(tmp_path):
+    evil = "<script>alert(1)</script>"
+    entry = {
+        "name": evil,
+        "notebook": evil,
+        "parameters": {evil: evil},
+        "status": "failed",
+        "run_id": "r1",
+        "finished": evil,
+        "duration_s": 1.0,
+        "href": f"{evil}/runs/r1/index.html",
+        "error": {"type": evil, "message": evil},
+        "last_good_href": None,
+    }
+    index = {
+        "generated": evil,
+        "build": {"counts": {"ok": 0, "failed": 1, "skipped": 0}},
+        "reports": [entry],
+    }
+    site.write_index(tmp_path, index)
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert _json(tmp_path / "index.json")["reports"][0]["name"] == evil
+
+
+def _staged(root: Path, name: str, run_id: str, status: str) -> tuple[Path, dict]:
+    staged = root / ".tmp" / f"{run_id}-{name}"
+    staged.mkdir(parents=True)
+    (staged / "index.html").write_text(run_id, encoding="utf-8")
+    record = {
+        "report": name,
+        "notebook": "n.ipynb",
+        "parameters": {},
+        "status": status,
+        "run_id": run_id,
+        "finished": "now",
+        "duration_s": 1.0,
+        "error": None if status == "ok" else {"type": "E", "message": "m"},
+    }
+    (staged / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    return staged, record
+
+
+def test_publish_swaps_good_runs_in_and_keeps_failed_runs_aside(tmp_path, monkeypatch):
+    monkeypatch.setattr(site, "KEEP_FAILED", 2)
+    entry = site._publish(tmp_path, *_staged(tmp_path, "r", "1-good", "ok"))
+    assert entry["href"] == "r/index.html"
+    for run_id in ("2-bad", "3-bad", "4-bad"):
+        entry = site._publish(tmp_path, *_staged(tmp_path, "r", run_id, "failed"))
+        assert (tmp_path / "r" / "index.html").read_text() == "1-good"
+    assert entry["href"] == "r/runs/4-bad/index.html"
+    assert entry["last_good_href"] == "r/index.html"
+    assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == ["3-bad", "4-bad"]
+
+    site._publish(tmp_path, *_staged(tmp_path, "r", "5-good", "ok"))
+    assert (tmp_path / "r" / "index.html").read_text() == "5-good"
+    assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == ["3-bad", "4-bad"]
+    assert sorted(p.name for p in (tmp_path / ".tmp").iterdir()) == []
+
+
+def test_build_refuses_duplicate_or_unsafe_names(tmp_path, make_notebook):
+    nb = make_notebook("n.ipynb", "x = 1")
+    for names in (["a", "a"], ["../escape"]):
+        reports = [planning.Report(n, nb, {}, nb.parent) for n in names]
+        with pytest.raises(ValueError, match="unique slugs"):
+            site.build(reports, tmp_path / "site")
+    assert not (tmp_path / "site").exists()
+
+
+def test_run_report_records_a_kernel_that_cannot_start(tmp_path, make_notebook):
+    nb = make_notebook("k.ipynb", "x = 1", ["print(x)"])
+    job = running.Job(
+        name="k",
+        notebook=str(nb),
+        parameters={"x": 2},
+        output_dir=str(tmp_path / "out"),
+        workdir=str(nb.parent),
+        run_id="r1",
+        kernel_name="no-such-kernel",
+    )
+    record = running.run_report(job)
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "NoSuchKernel"
+    assert _json(tmp_path / "out" / "run.json") == record
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "NoSuchKernel" in page
+    assert (tmp_path / "out" / "k.ipynb").is_file()
+
+
+# --------------------------------------------------------------------------- real kernels
+
+
+@pytest.mark.e2e
+def test_build_publishes_self_contained_reports(site_v1):
+    out = site_v1.out
+    assert site_v1.summary.counts() == {"ok": 2, "failed": 0, "skipped": 0}
+    assert not (out / ".tmp").exists()
+    for name, company in (("p-alpha", "Alpha"), ("p-beta-b", "Beta <b>")):
+        page = (out / name / "index.html").read_text(encoding="utf-8")
+        assert re.search(r'<img[^>]+src="data:image/png;base64,', page)
+        assert "<script" not in page and "https://cdn" not in page
+        assert "Traceback" not in page and "An Exception was encountered" not in page
+        assert "plt.subplots" not in page  # code hidden
+        assert "Beta <b>" not in page  # every text escaped
+        assert "Parameters:" in page
+
+        record = _json(out / name / "run.json")
+        assert record["status"] == "ok" and record["error"] is None
+        assert record["parameters"] == {"company": company}
+        assert record["notebook"] == "profile.ipynb"
+        assert {"python", "pandas", "matplotlib", "papermill", "nbconvert", "analysis"} <= set(
+            record["versions"]
+        )
+        assert set(record["inputs"]) == {
+            "notebook",
+            "parameters",
+            "data",
+            "code",
+            "requirements_lock",
+        }
+        assert record["duration_s"] > 0
+
+        executed = nbformat.read(str(out / name / f"{name}.ipynb"), as_version=4)
+        text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+        assert not any(
+            o.output_type == "error" for c in executed.cells for o in c.get("outputs", [])
+        )
+        assert "transport ipc" in text
+        assert f"cwd {site_v1.notebooks}" in text
+        assert f"data {site_v1.data}" in text
+
+    index = _json(out / "index.json")
+    assert [(e["name"], e["status"], e["href"]) for e in index["reports"]] == [
+        ("p-alpha", "ok", "p-alpha/index.html"),
+        ("p-beta-b", "ok", "p-beta-b/index.html"),
+    ]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="p-beta-b/index.html"' in page
+    assert "company = &quot;Beta &lt;b&gt;&quot;" in page
+
+
+class _Recorder:
+    """An executor that records the jobs it is given and runs none."""
+
+    def __init__(self) -> None:
+        self.jobs: list[running.Job] = []
+
+    def run(self, jobs):
+        self.jobs.extend(jobs)
+        return iter(())
+
+
+@pytest.mark.e2e
+def test_unchanged_reports_are_skipped_and_changes_rerun(site_v1, tmp_path, monkeypatch):
+    out = _copy_site(site_v1, tmp_path / "site")
+    data = shutil.copytree(site_v1.data, tmp_path / "data")
+    recorder = _Recorder()
+    monkeypatch.setattr(site, "make_executor", lambda *args, **kwargs: recorder)
+    before = {r.name: _json(out / r.name / "run.json")["run_id"] for r in site_v1.reports}
+
+    summary = site.build(site_v1.reports, out, data_dir=data)
+    assert recorder.jobs == []  # no kernel started
+    assert summary.counts() == {"ok": 0, "failed": 0, "skipped": 2}
+    index = _json(out / "index.json")
+    assert [e["status"] for e in index["reports"]] == ["skipped", "skipped"]
+    assert {r.name: _json(out / r.name / "run.json")["run_id"] for r in site_v1.reports} == before
+
+    site.build(site_v1.reports, out, data_dir=data, force=True)
+    assert sorted(j.name for j in recorder.jobs) == ["p-alpha", "p-beta-b"]
+
+    recorder.jobs.clear()
+    (data / "companies.csv").write_text("company,employees,source_id\nZed,1,s1\n", "utf-8")
+    site.build(site_v1.reports, out, data_dir=data)
+    assert len(recorder.jobs) == 2  # the data changed
+    assert recorder.jobs[0].env == {"ROUNDUP_DATA_DIR": str(data.resolve())}
+
+
+@pytest.mark.e2e
+def test_failed_report_keeps_last_good_and_others_still_build(site_v1, tmp_path):
+    out = _copy_site(site_v1, tmp_path / "site")
+    shutil.copytree(site_v1.notebooks, tmp_path / "notebooks")
+    good_beta = (out / "p-beta-b" / "index.html").read_bytes()
+    old_ids = {name: _json(out / name / "run.json")["run_id"] for name in ("p-alpha", "p-beta-b")}
+    plan = _plan(
+        tmp_path,
+        '[[report]]\nname = "p-alpha"\nnotebook = "profile.ipynb"\n'
+        'parameters = {company = "Alpha"}\n'
+        '[[report]]\nname = "p-beta-b"\nnotebook = "profile.ipynb"\n'
+        'parameters = {company = "Beta <b>", fail = true}\n',
+    )
+    args = ["build", "--plan", str(plan), "--out", str(out), "--data", str(site_v1.data)]
+    result = runner.invoke(app, [*args, "--force", "--json", "-j", "2"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"ok": 1, "failed": 1, "skipped": 0}
+
+    # the other report was rebuilt (--force) and published
+    alpha = _json(out / "p-alpha" / "run.json")
+    assert alpha["status"] == "ok" and alpha["run_id"] != old_ids["p-alpha"]
+
+    # the last good report of the failed one is untouched; the failed run is kept aside
+    assert (out / "p-beta-b" / "index.html").read_bytes() == good_beta
+    assert _json(out / "p-beta-b" / "run.json")["run_id"] == old_ids["p-beta-b"]
+    failed = next(e for e in summary["reports"] if e["name"] == "p-beta-b")
+    run_dir = out / "p-beta-b" / "runs" / failed["run_id"]
+    record = _json(run_dir / "run.json")
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "RuntimeError"
+    assert record["error"]["message"] == "boom for Beta <b>"
+    executed = nbformat.read(str(run_dir / "p-beta-b.ipynb"), as_version=4)
+    assert executed.cells[record["error"]["cell_index"]].outputs[0].output_type == "error"
+    page = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert "An Exception was encountered" in page and "RuntimeError" in page
+
+    index = _json(out / "index.json")
+    entry = next(e for e in index["reports"] if e["name"] == "p-beta-b")
+    assert entry["status"] == "failed"
+    assert entry["href"] == f"p-beta-b/runs/{failed['run_id']}/index.html"
+    assert entry["last_good_href"] == "p-beta-b/index.html"
+    index_page = (out / "index.html").read_text(encoding="utf-8")
+    assert f'href="p-beta-b/runs/{failed["run_id"]}/index.html"' in index_page
+    assert not (out / ".tmp").exists()
+
+
+@pytest.mark.e2e
+def test_chart_cell_without_image_fails_adhoc_run(tmp_path, make_notebook, tiny_data):
+    nb = make_notebook(
+        "nochart.ipynb",
+        'title = "x"',
+        [("print('a chart should be here:', title)", ["chart"]), "print('after')"],
+    )
+    out = tmp_path / "site"
+    result = runner.invoke(
+        app, ["build", str(nb), "-p", "title=Quarterly", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    entry = json.loads(result.stdout)["reports"][0]
+    assert entry["name"] == "nochart-quarterly"
+    assert entry["status"] == "failed"
+    assert entry["error"]["type"] == "MissingChart"
+    assert entry["last_good_href"] is None
+    assert (out / entry["href"]).is_file()
+    assert not (out / "nochart-quarterly" / "index.html").exists()
+
+
+@pytest.mark.e2e
+def test_cell_timeout_fails_the_run_at_that_cell(tmp_path, make_notebook):
+    nb = make_notebook(
+        "slow.ipynb", "seconds = 30", ["print('start')", "import time\ntime.sleep(seconds)"]
+    )
+    job = running.Job(
+        name="slow",
+        notebook=str(nb),
+        parameters={},
+        output_dir=str(tmp_path / "out"),
+        workdir=str(nb.parent),
+        run_id="r1",
+        timeout=1,
+    )
+    record = running.run_report(job)
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "CellTimeoutError"
+    executed = nbformat.read(str(tmp_path / "out" / "slow.ipynb"), as_version=4)
+    assert "time.sleep" in executed.cells[record["error"]["cell_index"]].source
+    assert record["duration_s"] < 15
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_dask_executor_runs_the_same_job(site_v1, tmp_path):
+    pytest.importorskip("dask.distributed")
+    alpha = [r for r in site_v1.reports if r.name == "p-alpha"]
+    summary = site.build(alpha, tmp_path / "site", jobs=1, executor="dask", data_dir=site_v1.data)
+    assert summary.counts() == {"ok": 1, "failed": 0, "skipped": 0}
+    page = (tmp_path / "site" / "p-alpha" / "index.html").read_text(encoding="utf-8")
+    assert 'src="data:image/png;base64,' in page
