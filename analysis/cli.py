@@ -213,6 +213,15 @@ def build(
             raise _fail("the dask executor needs: pip install 'china-tech-roundup[dask]'") from None
     params = parse_params(param or [])
     with _data_dir(data) as data_dir:
+        from analysis import datasets
+
+        try:
+            problems = datasets.validate(data_dir)
+        except FileNotFoundError as exc:
+            raise _fail(str(exc)) from None
+        if problems:
+            _print_problems(problems, data_dir, _err())
+            raise _fail("the data package is invalid: nothing was built or published")
         try:
             if params:
                 if len(reports) != 1:
@@ -295,6 +304,24 @@ def list_reports(
     _out().print(table)
 
 
+def _print_problems(problems: list, folder: Path, console: Console) -> None:
+    """Every problem of a data package, one table per file: line, column, value, rule."""
+    by_file: dict[str, list] = {}
+    for problem in problems:
+        by_file.setdefault(problem.file, []).append(problem)
+    for file, found in by_file.items():
+        table = Table("line", "column", "value", "rule", title=f"{file}: {len(found)} problem(s)")
+        for p in found:
+            table.add_row(
+                "" if p.line is None else str(p.line),
+                escape(p.column or ""),
+                escape("" if p.value is None else repr(p.value)),
+                escape(p.rule),
+            )
+        console.print(table)
+    _err().print(f"[bold red]{len(problems)} problem(s)[/] in {len(by_file)} file(s) of {folder}")
+
+
 @app.command()
 def validate(
     directory: Annotated[
@@ -312,24 +339,10 @@ def validate(
         problems = datasets.validate(folder)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    console = _out()
     if not problems:
-        console.print(f"[green]valid:[/] {escape(str(folder))}")
+        _out().print(f"[green]valid:[/] {escape(str(folder))}")
         return
-    by_file: dict[str, list[datasets.Problem]] = {}
-    for problem in problems:
-        by_file.setdefault(problem.file, []).append(problem)
-    for file, found in by_file.items():
-        table = Table("line", "column", "value", "rule", title=f"{file}: {len(found)} problem(s)")
-        for p in found:
-            table.add_row(
-                "" if p.line is None else str(p.line),
-                escape(p.column or ""),
-                escape("" if p.value is None else repr(p.value)),
-                escape(p.rule),
-            )
-        console.print(table)
-    _err().print(f"[bold red]{len(problems)} problem(s)[/] in {len(by_file)} file(s) of {folder}")
+    _print_problems(problems, folder, _out())
     raise typer.Exit(EXIT_FAILED)
 
 

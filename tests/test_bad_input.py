@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from analysis import datasets
+from analysis.cli import app
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -15,12 +17,27 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def _nothing_is_built_from(data_dir: Path, problems: list[datasets.Problem]) -> None:
+    """`roundup build --data` refuses the package before any kernel starts (exit 2), prints
+    each problem, and leaves the published site as it was."""
+    site = data_dir.parent / "site"
+    site.mkdir(exist_ok=True)
+    (site / "index.html").write_text("last good site", encoding="utf-8")
+    result = CliRunner().invoke(app, ["build", "--data", str(data_dir), "--out", str(site)])
+    assert result.exit_code == 2, result.output
+    assert "nothing was built" in result.output
+    assert problems[0].file in result.output and (problems[0].column or "") in result.output
+    assert sorted(p.name for p in site.iterdir()) == ["index.html"]
+    assert (site / "index.html").read_text(encoding="utf-8") == "last good site"
+
+
 def _problems(name: str) -> list[datasets.Problem]:
     with pytest.raises(datasets.DataError) as info:
         datasets.load(name)
     msg = str(info.value)
     for p in info.value.problems:
         assert p.file in msg or len(info.value.problems) > 5
+    _nothing_is_built_from(datasets.package_path().parent, info.value.problems)
     return info.value.problems
 
 
