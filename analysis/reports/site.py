@@ -175,7 +175,25 @@ th { background: #f4f4f6; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; }
 .ok { color: #1b5e20; } .skipped { color: #455a64; } .failed { color: #b00020; font-weight: bold; }
 .error { color: #b00020; font-size: 0.9em; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+nav { margin: 0 0 1em; }
+@media (max-width: 600px) {
+  body { margin: 1em; }
+  th, td { padding: 4px 6px; }
+  .wide { display: none; }
+}
 """
+
+
+def _when(iso: str | None) -> str:
+    """'2026-11-29T18:45:07+00:00' -> '29 Nov 2026, 18:45 UTC' (empty stays empty)."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso).astimezone(UTC)
+    except ValueError:
+        return iso
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
 def _index_row(entry: Mapping[str, Any]) -> str:
@@ -206,7 +224,7 @@ def _index_row(entry: Mapping[str, Any]) -> str:
         f'<td class="{esc(entry["status"])}">{esc(entry["status"])}</td>'
         f"<td>{params}</td>"
         f"<td>{esc(f'{duration:.1f} s' if isinstance(duration, int | float) else '')}</td>"
-        f"<td>{esc(str(entry.get('finished') or ''))}</td>"
+        f'<td class="wide">{esc(_when(entry.get("finished")))}</td>'
         f"<td>{'<br>'.join(notes)}</td>"
         "</tr>"
     )
@@ -222,15 +240,87 @@ def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>China tech roundup: reports</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         "<h1>China tech roundup: reports</h1>\n"
-        f"<p>Generated {html.escape(index['generated'])}; last build: {html.escape(summary)}.</p>\n"
-        "<table>\n<thead><tr><th>Report</th><th>Status</th><th>Parameters</th><th>Duration</th>"
-        f"<th>Finished</th><th>Notes</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n"
+        f"<p>Generated {html.escape(_when(index['generated']))}; last build: "
+        f"{html.escape(summary)}.</p>\n"
+        '<nav><a href="datasets.html">Data dictionary</a>: every dataset, field, unit and '
+        "source behind these reports.</nav>\n"
+        '<div class="table-wrap"><table>\n<thead><tr><th>Report</th><th>Status</th>'
+        '<th>Parameters</th><th>Duration</th><th class="wide">Finished</th><th>Notes</th></tr>'
+        f"</thead>\n<tbody>\n{rows}\n</tbody>\n</table></div>\n"
         "</body>\n</html>\n"
     )
     _write_json_atomic(out_dir / "index.json", index)
-    tmp = out_dir / f".index.html.{secrets.token_hex(4)}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out_dir / "index.html")
+    _write_text_atomic(out_dir / "index.html", page)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _who(source: Mapping[str, Any]) -> str:
+    publisher = str(source.get("publisher") or source.get("title") or "")
+    producer = str(source.get("producer") or publisher)
+    return publisher if producer == publisher else f"{producer} via {publisher}"
+
+
+def write_data_dictionary(out_dir: Path, data_dir: Path) -> None:
+    """Write ``datasets.html``: every dataset of the package with its fields, units, constraints,
+    keys, row count and sources (from :func:`analysis.datasets.dictionary`), all text escaped."""
+    import pandas as pd
+
+    from analysis import datasets
+
+    esc = html.escape
+    catalog = datasets.catalog(data_dir)
+    fields = datasets.dictionary(data_dir)
+    sources = (
+        {r["source_id"]: r for r in datasets.load("sources", data_dir).to_dict("records")}
+        if "sources" in set(catalog["name"])
+        else {}
+    )
+    parts = []
+    for ds in catalog.to_dict("records"):
+        rows = fields[fields["dataset"] == ds["name"]]
+        cited = [s for s in str(rows["sources"].iloc[0] or "").split(", ") if s]
+        cited_text = "; ".join(
+            f"{esc(s)} ({esc(_who(sources[s]))})" if s in sources else esc(s) for s in cited
+        )
+        body = "\n".join(
+            "<tr>"
+            + "".join(
+                f"<td>{esc('' if pd.isna(v) else str(v))}</td>"
+                for v in (
+                    r["field"],
+                    r["type"],
+                    r["unit"],
+                    r["constraints"],
+                    r["key"],
+                    r["description"],
+                )
+            )
+            + "</tr>"
+            for r in rows.to_dict("records")
+        )
+        parts.append(
+            f'<h2 id="{esc(ds["name"])}">{esc(str(ds["title"]))} <code>{esc(ds["name"])}</code></h2>\n'
+            f"<p>{esc(str(ds['description']))} {esc(str(ds['rows']))} rows. "
+            f"Sources: {cited_text or '–'}.</p>\n"
+            '<div class="table-wrap"><table><thead><tr><th>Field</th><th>Type</th><th>Unit</th>'
+            "<th>Constraints</th><th>Key</th><th>Description</th></tr></thead>\n"
+            f"<tbody>{body}</tbody></table></div>"
+        )
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>Data dictionary</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        '<nav><a href="index.html">← All reports</a></nav>\n<h1>Data dictionary</h1>\n'
+        "<p>Every figure is stored in base units (US dollars, users, percent 0–100) with its "
+        "qualifier (exact, approximate, at_least, at_most) and the source it is cited from; "
+        "unknown is empty.</p>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
+    _write_text_atomic(out_dir / "datasets.html", page)
 
 
 def _merged_index(
@@ -318,6 +408,7 @@ def _build_locked(
     staging = out_dir / _TMP
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed build; we hold the lock
     staging.mkdir()
+    write_data_dictionary(out_dir, data_dir)
     emit = on_event or (lambda event: None)
     shared = shared_hashes(data_dir)
     entries: dict[str, dict[str, Any]] = {}
