@@ -10,7 +10,16 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-_SUBMODULES = {"datasets", "metrics", "charts", "tables", "reports", "paths", "explore", "notebooks"}
+_SUBMODULES = {
+    "datasets",
+    "metrics",
+    "charts",
+    "tables",
+    "reports",
+    "paths",
+    "explore",
+    "notebooks",
+}
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@ the outputs that nbval compares in ``make test``.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,15 +23,28 @@ def refresh(notebook: Path, timeout: int = 600) -> None:
     The working directory is ``notebooks/``. Raises ``nbclient.exceptions.CellExecutionError``
     (and leaves the file untouched) if a cell fails.
     """
+    import tempfile
+
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     nb = nbformat.read(notebook, as_version=4)
+    sockets = tempfile.mkdtemp(prefix="roundup-kernel-")
     client = NotebookClient(
         nb,
         kernel_name=KERNEL_NAME,
         timeout=timeout,
         resources={"metadata": {"path": str(paths.notebooks_dir())}},
+        # IPC sockets, as the report runner uses: no TCP ports, no plain-text TCP warning
+        config=Config(
+            {
+                "KernelManager": {
+                    "transport": "ipc",
+                    "connection_file": os.path.join(sockets, "kernel.json"),
+                }
+            }
+        ),
     )
     # a kernel started by JupyterLab passes JPY_SESSION_NAME on to its children; without it,
     # analysis.explore knows this run is headless and stores no widget output
@@ -40,6 +54,7 @@ def refresh(notebook: Path, timeout: int = 600) -> None:
     finally:
         if session is not None:
             os.environ["JPY_SESSION_NAME"] = session
+        shutil.rmtree(sockets, ignore_errors=True)
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, notebook)
 

@@ -147,6 +147,12 @@ class ReaderTable:
             .set_caption(html.escape(self.caption))
             .format(escape="html")
             .set_table_attributes('class="reader-table"')
+            .set_table_styles(
+                [
+                    {"selector": "th, td", "props": "text-align: left; padding: 4px 10px;"},
+                    {"selector": "caption", "props": "text-align: left; font-weight: bold;"},
+                ]
+            )
         )
         body = styler.to_html()
         note = (

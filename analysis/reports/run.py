@@ -163,8 +163,13 @@ def _now() -> str:
 
 @contextlib.contextmanager
 def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    """Set ``env`` in ``os.environ`` for the duration of the block, then restore it."""
-    saved = {key: os.environ.get(key) for key in env}
+    """Set ``env`` in ``os.environ`` for the duration of the block, then restore it.
+
+    ``JPY_SESSION_NAME`` is removed meanwhile: a JupyterLab kernel passes it on to every child,
+    and with it ``analysis.explore`` would take a headless report for a live front end.
+    """
+    saved = {key: os.environ.get(key) for key in [*env, "JPY_SESSION_NAME"]}
+    os.environ.pop("JPY_SESSION_NAME", None)
     os.environ.update(env)
     try:
         yield
