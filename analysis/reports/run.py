@@ -26,6 +26,7 @@ import html
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -181,6 +182,30 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def _stderr_to(log: Path) -> Iterator[None]:
+    """Send this process's file descriptor 2 (and so the kernel's, which inherits it) to ``log``.
+
+    A kernel writes its own log lines to stderr (e.g. ipykernel's "KeyboardInterrupt caught in
+    kernel." when jupyter_client interrupts it at shutdown); they belong with the report's run,
+    not in the build's log. Empty logs are removed.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(log, "ab") as fh:
+            os.dup2(fh.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        if log.is_file() and log.stat().st_size == 0:
+            log.unlink()
+
+
 def _execute(job: Job, executed: Path) -> BaseException | None:
     """Run the notebook with papermill into ``executed``; return the exception, if any.
 
@@ -190,7 +215,11 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
     import papermill
     from traitlets.config import Config
 
-    with _environment(job.env), tempfile.TemporaryDirectory(prefix="roundup-kernel-") as sockets:
+    with (
+        _environment(job.env),
+        tempfile.TemporaryDirectory(prefix="roundup-kernel-") as sockets,
+        _stderr_to(executed.parent / "kernel.log"),
+    ):
         config = Config(
             {
                 "KernelManager": {
@@ -396,7 +425,11 @@ def run_report(job: Job) -> dict[str, Any]:
         "duration_s": round(time.perf_counter() - clock, 3),
         "versions": versions(),
         "inputs": job.inputs,
-        "files": {"html": "index.html", "notebook": executed.name},
+        "files": {
+            "html": "index.html",
+            "notebook": executed.name,
+            "kernel_log": "kernel.log" if (executed.parent / "kernel.log").is_file() else None,
+        },
     }
     _write_record(out, record)
     return record
