@@ -253,7 +253,19 @@ def ensure_cjk_font() -> str | None:
     families = list(mpl.rcParams["font.family"])
     if family not in families:
         mpl.rcParams["font.family"] = [*families, family]
+    # CJK fonts often ship one weight; matplotlib then logs "Failed to find font weight bold
+    # for <font>, now using 400." for each bold label, which is expected and says nothing new
+    _quiet_weight_fallback()
     return family
+
+
+@lru_cache(maxsize=1)
+def _quiet_weight_fallback() -> None:
+    import logging
+
+    logging.getLogger("matplotlib.font_manager").addFilter(
+        lambda record: "Failed to find font weight" not in record.getMessage()
+    )
 
 
 @contextmanager

@@ -651,3 +651,17 @@ def test_profile_chart_refuses_a_company_with_nothing_to_chart():
     profile["regulatory_events"] = profile["regulatory_events"].iloc[0:0]
     with pytest.raises(ValueError, match="no rows to chart"):
         charts.profile_chart(profile)
+
+
+def test_chinese_names_render_with_an_installed_cjk_font():
+    """With a CJK font installed (.ci/run installs fonts-wqy-microhei), no glyph goes missing."""
+    if charts._find_cjk_font() is None:
+        pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = stakes_chart(CJK_STAKES)
+        png = charts.png_bytes(fig)
+    assert png.startswith(b"\x89PNG")
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert missing == []
+    assert not [w for w in caught if "boxes" in str(w.message)]
