@@ -50,6 +50,7 @@ __all__ = [
     "ensure_cjk_font",
     "format_figure",
     "ownership",
+    "placeholder",
     "png_bytes",
     "profile_chart",
     "qualified_bars",
@@ -527,6 +528,7 @@ def qualified_bars(
     unit: str = "",
     value_format: Callable[[float, str], str] | None = None,
     sources: pd.DataFrame | None = None,
+    empty_message: str | None = None,
 ) -> Figure:
     """Horizontal bars of figures with their qualifiers, one row per row of ``df`` (in order).
 
@@ -538,10 +540,13 @@ def qualified_bars(
     drawn: every bar carries its figure. ``subtitle`` should state the unit. ``source_ids``
     feed :func:`source_note` (``sources`` defaults to the sources dataset).
 
-    Returns the figure. Raises ``ValueError("no rows to chart: ...")`` for an empty ``df``,
+    Returns the figure. Raises ``ValueError("no rows to chart: ...")`` for an empty ``df`` (with
+    ``empty_message``, returns :func:`placeholder` instead),
     ``KeyError`` for a missing column, ``ValueError`` for an empty or negative value or an
     unknown qualifier, and as :func:`source_note` does.
     """
+    if len(df) == 0 and empty_message:
+        return placeholder(title, subtitle, empty_message)
     rows = _rows(df, [label, value, qualifier], "qualified_bars")
     labels = _labels(rows, label)
     values = _numbers(rows, value, labels, "qualified_bars")
@@ -575,6 +580,7 @@ def threshold_bars(
     threshold_label: str,
     unit: str = "",
     sources: pd.DataFrame | None = None,
+    empty_message: str | None = None,
 ) -> Figure:
     """Log-scale horizontal bars against a threshold (a dashed vertical line with its label).
 
@@ -585,10 +591,13 @@ def threshold_bars(
     ``threshold_label`` (e.g. "Review threshold: more than 1M users"). The axis spans whole
     decades below the smallest and above the largest figure; bars start at its left edge.
 
-    Returns the figure. Raises ``ValueError("no rows to chart: ...")`` for an empty ``df``,
+    Returns the figure. Raises ``ValueError("no rows to chart: ...")`` for an empty ``df`` (with
+    ``empty_message``, returns :func:`placeholder` instead),
     ``KeyError`` for a missing column, ``ValueError`` for an empty or non-positive value or
     threshold or an unknown qualifier, and as :func:`source_note` does.
     """
+    if len(df) == 0 and empty_message:
+        return placeholder(title, subtitle, empty_message)
     rows = _rows(df, [label, value, qualifier], "threshold_bars")
     labels = _labels(rows, label)
     values = _numbers(rows, value, labels, "threshold_bars")
@@ -733,6 +742,7 @@ def timeline(
     subtitle: str,
     source_ids: str | Iterable[str],
     sources: pd.DataFrame | None = None,
+    empty_message: str | None = None,
 ) -> Figure:
     """A dated event timeline: a horizontal time axis with a stem and a label for each day.
 
@@ -743,10 +753,13 @@ def timeline(
     more than one year) and are stacked so that labels never overlap and stems stop below
     them (only a crowd of wide labels too tangled for any arrangement lets a stem cross one).
 
-    Returns the figure. Raises ``ValueError("no rows to chart: ...")`` for an empty table,
+    Returns the figure (:func:`placeholder` for an empty table with ``empty_message``). Raises
+    ``ValueError("no rows to chart: ...")`` for an empty table without one,
     ``KeyError`` for a missing column, ``ValueError`` for an empty date, and as
     :func:`source_note` does.
     """
+    if len(events) == 0 and empty_message:
+        return placeholder(title, subtitle, empty_message)
     rows = _rows(events, [date, label], "timeline")
     labels = _labels(rows, label)
     when = pd.to_datetime(rows[date])
@@ -858,6 +871,7 @@ def ownership(
     subtitle: str,
     source_ids: str | Iterable[str],
     sources: pd.DataFrame | None = None,
+    empty_message: str | None = None,
 ) -> Figure:
     """Who owns or backs whom: investors in a left column, companies in a right one, an arrow
     from each investor to each company it holds.
@@ -869,10 +883,13 @@ def ownership(
     relation ("backer", "JV partner") and drawn dashed, with a key. Rows are ordered to avoid
     crossing lines; a repeated investor-company pair gets one arrow with both labels.
 
-    Returns the figure. Raises ``ValueError("no rows to chart: ...")`` for an empty table,
+    Returns the figure (:func:`placeholder` for an empty table with ``empty_message``). Raises
+    ``ValueError("no rows to chart: ...")`` for an empty table without one,
     ``KeyError`` for a missing column, ``ValueError`` for a stake with an unknown qualifier,
     and as :func:`source_note` does.
     """
+    if len(stakes) == 0 and empty_message:
+        return placeholder(title, subtitle, empty_message)
     rows = _rows(stakes, ["investor", "company", "relation", "stake_pct", "qualifier"], "ownership")
     edges: dict[tuple[str, str], list[str]] = {}
     sized: set[tuple[str, str]] = set()
@@ -1077,3 +1094,26 @@ def profile_chart(profile: dict) -> Figure:
             source_ids=events["source_id"],
         )
     raise ValueError(f"no rows to chart: the data holds no chartable figure on {name}")
+
+
+def placeholder(title: str, subtitle: str, message: str) -> Figure:
+    """A chart-sized figure saying why there is no chart (e.g. "No figures known by 4 Jul 2021").
+
+    Chart functions return it instead of raising when given an empty table and an
+    ``empty_message``, so a report says what is missing rather than dropping the chart.
+    """
+    note = "Source: none — nothing in the data to chart"
+    with _house(title, subtitle, message):
+        frame = _Frame(title, subtitle, note)
+        frame.fit(1.2)
+        frame.fig.text(
+            0.5,
+            (frame.bottom + 0.6) / frame.fig.get_figheight(),
+            message,
+            ha="center",
+            va="center",
+            size=12,
+            color=_MUTED,
+            style="italic",
+        )
+        return frame.done()

@@ -665,3 +665,27 @@ def test_chinese_names_render_with_an_installed_cjk_font():
     missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
     assert missing == []
     assert not [w for w in caught if "boxes" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    ("chart", "kwargs"),
+    [
+        (charts.qualified_bars, {"label": "a", "value": "b", "qualifier": "c"}),
+        (
+            charts.threshold_bars,
+            {"label": "a", "value": "b", "qualifier": "c", "threshold": 1, "threshold_label": "t"},
+        ),
+        (charts.timeline, {}),
+        (charts.ownership, {}),
+    ],
+)
+def test_empty_table_with_a_message_gives_a_placeholder_chart(chart, kwargs):
+    empty = pd.DataFrame(columns=["a", "b", "c"])
+    fig = chart(
+        empty, title="T", subtitle="S", source_ids=[], empty_message="Nothing known yet", **kwargs
+    )
+    texts = [t.get_text() for t in fig.texts]
+    assert "Nothing known yet" in texts and any(t.startswith("Source:") for t in texts)
+    assert charts.png_bytes(fig).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="no rows to chart"):
+        chart(empty, title="T", subtitle="S", source_ids=[], **kwargs)
