@@ -1,0 +1,275 @@
+"""Side-by-side benchmarks of report builds; writes bench/RESULTS.md.
+
+Run from the repository root with the project's environment:
+
+    .venv/bin/python bench/run.py            # every benchmark, 3 runs each
+    .venv/bin/python bench/run.py --runs 5 --only A B C
+
+A  the naive way: bench/naive.sh (papermill CLI + nbconvert CLI per report, sequentially)
+B  roundup build --force -j 1, and -j 2
+C  a no-change rebuild (roundup build after a build)
+D  a synthetic plan (a grid over generated parameters of 04-app-downloads), at two sizes:
+   total time, time per report, and the orchestrator's peak memory (sampled RSS)
+E  python -c "import analysis; load every dataset" against python -c "import pandas"
+F  loading and validating a 100,000-row user_bases file (target: under 2 s)
+
+Only public tools are used: the roundup and papermill/nbconvert command lines, /usr/bin/env,
+psutil to sample memory. Each figure is the median, min and max over the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def timed(cmd: list[str], *, cwd: Path = ROOT, sample_rss: bool = False) -> tuple[float, int]:
+    """Wall seconds of ``cmd`` and, if asked, the peak RSS (bytes) of its own process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    if sample_rss:
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                peak = max(peak, ps.memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+    _, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+    return elapsed, peak
+
+
+def stats(xs: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def bench_a(runs: int) -> dict:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as out:
+            times.append(timed(["bash", str(ROOT / "bench" / "naive.sh"), out])[0])
+    return stats(times)
+
+
+def bench_b(runs: int, jobs: int) -> dict:
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(runs):
+            cmd = ["roundup", "build", "--force", "-j", str(jobs), "--out", out]
+            times.append(timed(cmd)[0])
+    return stats(times)
+
+
+def bench_c(runs: int) -> dict:
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        timed(["roundup", "build", "--out", out])
+        for _ in range(runs):
+            times.append(timed(["roundup", "build", "--out", out])[0])
+        index = json.loads((Path(out) / "index.json").read_text())
+        assert {r["status"] for r in index["reports"]} == {"skipped"}
+    return stats(times)
+
+
+def synthetic_plan(folder: Path, size: int) -> Path:
+    """A plan of ``size`` reports: 04-app-downloads over generated milestones."""
+    milestones = [1_000_000_000 + i * 10_000_000 for i in range(size)]
+    plan = folder / f"plan-{size}.toml"
+    plan.write_text(
+        f'notebooks = "{ROOT / "notebooks"}"\n'
+        '[[report]]\nname = "downloads-{milestone}"\nnotebook = "04-app-downloads.ipynb"\n'
+        f"parameters = {{}}\n[report.grid]\nmilestone = {json.dumps(milestones)}\n",
+        encoding="utf-8",
+    )
+    return plan
+
+
+def bench_d(sizes: list[int], jobs: int) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            plan = synthetic_plan(Path(tmp), size)
+            out = Path(tmp) / f"site-{size}"
+            cmd = ["roundup", "build", "--plan", str(plan), "-j", str(jobs), "--out", str(out)]
+            elapsed, peak = timed(cmd, sample_rss=True)
+            rows.append(
+                {
+                    "reports": size,
+                    "seconds": elapsed,
+                    "per_report": elapsed / size,
+                    "orchestrator_peak_mib": peak / 2**20,
+                }
+            )
+            shutil.rmtree(out, ignore_errors=True)
+    return rows
+
+
+def bench_e(runs: int) -> dict:
+    load = (
+        "import analysis; [analysis.datasets.load(n) for n in analysis.datasets.catalog()['name']]"
+    )
+    py = str(BIN / "python")
+    a = [timed([py, "-c", load])[0] for _ in range(runs)]
+    b = [timed([py, "-c", "import pandas"])[0] for _ in range(runs)]
+    return {"load_all": stats(a), "import_pandas": stats(b)}
+
+
+F_SCRIPT = """
+import random, shutil, sys, tempfile, time
+from pathlib import Path
+from analysis import datasets, paths
+tmp = Path(tempfile.mkdtemp())
+shutil.copytree(paths.PROJECT_ROOT / "data", tmp / "data")
+rows = ["record_id,company,product,metric,users,qualifier,as_of,source_id,note"]
+companies = ["Didi", "Banma", "Meituan", "Tencent"]
+rng = random.Random(0)
+for i in range(100_000):
+    rows.append(f"r{i},{companies[i % 4]},app {i},annual_users,{rng.randint(1, 10**9)},"
+                f"approximate,2021-07,tc-2021-07,synthetic row {i}")
+(tmp / "data" / "user_bases.csv").write_text("\\n".join(rows) + "\\n", encoding="utf-8")
+import pandera.pandas  # imports are not what is measured
+start = time.perf_counter()
+df = datasets.load("user_bases", data_dir=tmp / "data")
+assert len(df) == 100_000 and datasets.validate(tmp / "data") == []
+print(time.perf_counter() - start)
+shutil.rmtree(tmp)
+"""
+
+
+def bench_f(runs: int) -> dict:
+    py = str(BIN / "python")
+    times = [
+        float(subprocess.check_output([py, "-c", F_SCRIPT], env=ENV, cwd=ROOT)) for _ in range(runs)
+    ]
+    return stats(times)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), "
+        f"{mem:.0f} GiB RAM, Python {platform.python_version()}"
+    )
+
+
+def fmt(s: dict) -> str:
+    return f"{s['median']:.2f} s ({s['min']:.2f}–{s['max']:.2f}, n={s['n']})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=["A", "B", "C", "D", "E", "F"])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[50, 200])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.json")
+    args = parser.parse_args()
+    results: dict = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    results["machine"] = machine()
+    results["date"] = time.strftime("%Y-%m-%d")
+    n_reports = len(json.loads(subprocess.check_output(["roundup", "list", "--json"], env=ENV)))
+    results["plan_reports"] = n_reports
+    steps = {
+        "A": lambda: results.__setitem__("A", bench_a(args.runs)),
+        "B": lambda: results.__setitem__(
+            "B", {"j1": bench_b(args.runs, 1), "j2": bench_b(args.runs, 2)}
+        ),
+        "C": lambda: results.__setitem__("C", bench_c(max(args.runs, 5))),
+        "D": lambda: results.__setitem__("D", bench_d(args.sizes, 2)),
+        "E": lambda: results.__setitem__("E", bench_e(max(args.runs, 5))),
+        "F": lambda: results.__setitem__("F", bench_f(max(args.runs, 5))),
+    }
+    for key in args.only:
+        print(f"running {key} ...", file=sys.stderr, flush=True)
+        steps[key]()
+        args.out.write_text(json.dumps(results, indent=2))
+    (ROOT / "bench" / "RESULTS.md").write_text(report(results), encoding="utf-8")
+    print((ROOT / "bench" / "RESULTS.md").read_text())
+
+
+def report(r: dict) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {r['machine']}. Date: {r['date']}. Plan: {r.get('plan_reports')} reports "
+        "(`reports/plan.toml`). Produced by `.venv/bin/python bench/run.py`; raw figures in "
+        "`bench/RESULTS.json`. Each cell: median (min–max, n runs).",
+        "",
+        "| benchmark | time | ratio |",
+        "|---|---|---|",
+    ]
+    a = r.get("A")
+    if a:
+        lines.append(
+            f"| A. naive: papermill CLI + nbconvert CLI per report, sequential | {fmt(a)} | 1.00 |"
+        )
+    for key, label in (("j1", "-j 1"), ("j2", "-j 2")):
+        b = r.get("B", {}).get(key)
+        if b:
+            ratio = f"{b['median'] / a['median']:.2f} × A" if a else ""
+            lines.append(f"| B. `roundup build --force {label}` | {fmt(b)} | {ratio} |")
+    c = r.get("C")
+    if c:
+        lines.append(
+            f"| C. no-change rebuild (`roundup build`, zero kernels) | {fmt(c)} | {c['median']:.2f} s |"
+        )
+    e = r.get("E")
+    if e:
+        lines.append(
+            f"| E. `import analysis` + load every dataset | {fmt(e['load_all'])} | "
+            f"{e['load_all']['median'] / e['import_pandas']['median']:.2f} × `import pandas` |"
+        )
+        lines.append(f"| E. `import pandas` | {fmt(e['import_pandas'])} | 1.00 |")
+    f = r.get("F")
+    if f:
+        lines.append(
+            f"| F. load + validate a 100,000-row `user_bases.csv` (in process) | {fmt(f)} | target < 2 s |"
+        )
+    d = r.get("D")
+    if d:
+        lines += [
+            "",
+            "D. Synthetic plans (grid over generated milestones of `04-app-downloads`, `-j 2`):",
+            "",
+            "| reports | total | per report | orchestrator peak RSS |",
+            "|---|---|---|---|",
+        ]
+        for row in d:
+            lines.append(
+                f"| {row['reports']} | {row['seconds']:.1f} s | {row['per_report']:.3f} s | "
+                f"{row['orchestrator_peak_mib']:.0f} MiB |"
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
