@@ -2,8 +2,10 @@
 
 Exit codes: 0 all good; 1 some report failed (the others are still built) or the data package
 has problems (``validate``); 2 usage or configuration error (bad option, plan, parameter, data
-folder); 3 another build holds the site's lock (``--no-wait``). Logs and progress go to stderr
-(a progress bar on a terminal, plain lines otherwise); results go to stdout.
+folder); 3 another build holds the site's lock (``--no-wait``); 130 (SIGINT, Ctrl-C) or 143
+(SIGTERM) the build was interrupted: running reports were stopped and the site keeps its
+previous reports. Logs and progress go to stderr (a progress bar on a terminal, plain lines
+otherwise); results go to stdout.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -198,6 +201,31 @@ def build(
         Path | None, typer.Option(help="Data folder for the build and its kernels.")
     ] = None,
     timeout: Annotated[int, typer.Option(min=1, help="Per-cell timeout in seconds.")] = 600,
+    report_timeout: Annotated[
+        float,
+        typer.Option(
+            "--report-timeout",
+            min=1,
+            metavar="SECONDS",
+            help="Wall-clock limit of one report (all its cells); then it is stopped and failed.",
+        ),
+    ] = 1800,
+    max_output: Annotated[
+        float,
+        typer.Option(
+            "--max-output",
+            min=0.001,
+            metavar="MB",
+            help="Limit of one report's kept output; past it the kernel is stopped and the "
+            "report failed.",
+        ),
+    ] = 10,
+    keep: Annotated[
+        int,
+        typer.Option(
+            "--keep", min=1, metavar="N", help="Runs kept per report under <report>/runs/."
+        ),
+    ] = 5,
 ) -> None:
     """Run the reports that changed and publish them with an index."""
     from analysis.reports import plan as planning
@@ -244,7 +272,17 @@ def build(
                     timeout=timeout,
                     data_dir=data_dir,
                     on_event=progress,
+                    report_timeout=report_timeout,
+                    max_output=int(max_output * 1024 * 1024),
+                    keep=keep,
                 )
+        except KeyboardInterrupt as exc:  # site.BuildInterrupted: SIGINT or SIGTERM
+            signum = getattr(exc, "signum", signal.SIGINT)
+            raise _fail(
+                f"interrupted ({signal.Signals(signum).name}): running reports were stopped; "
+                "nothing half-done was published and the site keeps its previous reports",
+                128 + signum,
+            ) from None
         except planning.PlanError as exc:
             raise _fail(str(exc)) from None
         except site.SiteLocked as exc:

@@ -14,6 +14,7 @@ from analysis import paths
 # inside a JupyterLab kernel, whose JPY_SESSION_NAME every child would otherwise inherit.
 os.environ.pop("JPY_SESSION_NAME", None)
 
+
 @pytest.fixture
 def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of data/ in a temporary folder, made the active data package (ROUNDUP_DATA_DIR)."""

@@ -7,6 +7,7 @@ build (two reports) is shared and copied by the tests that change a site.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def _plan(root: Path, text: str, name: str = "plan.toml") -> Path:
 
 
 def _copy_site(built: BuiltSite, dest: Path) -> Path:
-    shutil.copytree(built.out, dest)
+    shutil.copytree(built.out, dest, symlinks=True)
     return dest
 
 
@@ -166,21 +167,31 @@ def _staged(root: Path, name: str, run_id: str, status: str) -> tuple[Path, dict
     return staged, record
 
 
-def test_publish_swaps_good_runs_in_and_keeps_failed_runs_aside(tmp_path, monkeypatch):
-    monkeypatch.setattr(site, "KEEP_FAILED", 2)
-    entry = site._publish(tmp_path, *_staged(tmp_path, "r", "1-good", "ok"))
+def test_publish_keeps_every_run_and_links_the_last_good_one(tmp_path):
+    report = tmp_path / "r"
+    entry = site._publish(tmp_path, *_staged(tmp_path, "r", "1-good", "ok"), keep=3)
     assert entry["href"] == "r/index.html"
+    assert os.readlink(report / "latest") == "runs/1-good"
+    assert os.readlink(report / "index.html") == "latest/index.html"
+    assert (report / "index.html").read_text() == "1-good"
     for run_id in ("2-bad", "3-bad", "4-bad"):
-        entry = site._publish(tmp_path, *_staged(tmp_path, "r", run_id, "failed"))
-        assert (tmp_path / "r" / "index.html").read_text() == "1-good"
+        entry = site._publish(tmp_path, *_staged(tmp_path, "r", run_id, "failed"), keep=3)
+        assert (report / "index.html").read_text() == "1-good"
     assert entry["href"] == "r/runs/4-bad/index.html"
-    assert entry["last_good_href"] == "r/index.html"
-    assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == ["3-bad", "4-bad"]
+    assert (entry["last_good_href"], entry["last_good_run_id"]) == ("r/index.html", "1-good")
+    # the newest 3 runs, and the one readers see although it is older
+    assert sorted(p.name for p in (report / "runs").iterdir()) == [
+        "1-good",
+        "2-bad",
+        "3-bad",
+        "4-bad",
+    ]
 
-    site._publish(tmp_path, *_staged(tmp_path, "r", "5-good", "ok"))
-    assert (tmp_path / "r" / "index.html").read_text() == "5-good"
-    assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == ["3-bad", "4-bad"]
+    site._publish(tmp_path, *_staged(tmp_path, "r", "5-good", "ok"), keep=3)
+    assert (report / "index.html").read_text() == "5-good"
+    assert sorted(p.name for p in (report / "runs").iterdir()) == ["3-bad", "4-bad", "5-good"]
     assert sorted(p.name for p in (tmp_path / ".tmp").iterdir()) == []
+    assert not list(report.glob(".*"))  # no temporary link left
 
 
 def test_build_refuses_duplicate_or_unsafe_names(tmp_path, make_notebook):
@@ -210,6 +221,34 @@ def test_run_report_records_a_kernel_that_cannot_start(tmp_path, make_notebook):
     page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert "NoSuchKernel" in page
     assert (tmp_path / "out" / "k.ipynb").is_file()
+
+
+def test_worker_job_refuses_other_data_and_returns_its_files(
+    tmp_path, make_notebook, tiny_package_writer
+):
+    nb = make_notebook("w.ipynb", "x = 1", ["print(x)"])
+    client_data = tiny_package_writer(tmp_path / "client-data", ["Alpha"])
+    worker_data = tiny_package_writer(tmp_path / "worker-data", ["Beta"])
+    job = running.Job(
+        name="w",
+        notebook=str(nb),
+        parameters={},
+        output_dir=str(tmp_path / "client-staging"),
+        workdir=str(nb.parent),
+        run_id="r1",
+        inputs={"data": running.shared_hashes(client_data)["data"]},
+        env={"ROUNDUP_DATA_DIR": str(worker_data)},
+    )
+    record, files = running.run_report_returning_files(job)
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "WorkerSetupError"
+    assert "differs from the one the build hashed" in record["error"]["message"]
+    assert set(files) == {"index.html", "run.json"}
+    assert not (tmp_path / "client-staging").exists()  # the worker wrote nothing there
+    running.write_files(job.output_dir, files)
+    assert _json(tmp_path / "client-staging" / "run.json") == record
+    with pytest.raises(ValueError, match="unexpected file name"):
+        running.write_files(tmp_path, {"../escape": b"x"})
 
 
 # --------------------------------------------------------------------------- real kernels
@@ -343,7 +382,10 @@ def test_failed_report_keeps_last_good_and_others_still_build(site_v1, tmp_path)
     assert entry["href"] == f"p-beta-b/runs/{failed['run_id']}/index.html"
     assert entry["last_good_href"] == "p-beta-b/index.html"
     index_page = (out / "index.html").read_text(encoding="utf-8")
-    assert f'href="p-beta-b/runs/{failed["run_id"]}/index.html"' in index_page
+    assert f'href="p-beta-b/runs/{failed["run_id"]}/index.html#roundup-error"' in index_page
+    assert entry["last_good_run_id"] == old_ids["p-beta-b"]
+    assert entry["last_good_finished"] == _json(out / "p-beta-b" / "run.json")["finished"]
+    assert 'class="roundup-error-banner"' in page
     assert not (out / ".tmp").exists()
 
 

@@ -11,24 +11,50 @@ embedded as ``data:`` URIs, no CDN scripts, a header with the parameters and sta
     {"report", "notebook", "parameters", "status": "ok" | "failed",
      "error": null | {"type", "message", "cell_index", "execution_count"},
      "run_id", "started", "finished", "duration_s", "versions": {...}, "inputs": {...},
-     "files": {"html": "index.html", "notebook": "<name>.ipynb"}}
+     "limits": {"cell_timeout_s", "report_timeout_s", "max_output_chars"},
+     "files": {"html": "index.html", "notebook": "<name>.ipynb", "kernel_log": null | "kernel.log"}}
 
 ``error.cell_index`` indexes ``cells`` of the published ``.ipynb`` (papermill's error banner
 included). ``inputs`` are the hashes of :func:`input_hashes`; equal hashes mean an unchanged
 report.
+
+Limits, each ending the run as ``"failed"`` with its own ``error.type`` (the executed notebook
+gets the error as an output of the cell that was running, and the HTML an error banner):
+
+``CellTimeoutError``      one cell ran longer than ``Job.timeout`` seconds (nbclient).
+``ReportTimeoutError``    the report ran longer than ``Job.report_timeout`` seconds in all: each
+                          cell's timeout is capped at the time the report has left, and no cell
+                          starts after the deadline.
+``OutputLimitExceeded``   the outputs the report keeps (text, images, errors; cleared output no
+                          longer counts) passed ``Job.max_output`` characters: the output that
+                          crossed the limit is cut, later output is dropped, and the kernel is
+                          killed at once, so neither memory nor the HTML grows with it.
+``DeadKernelError``       the kernel process died (``os._exit``, a segfault, the OOM killer);
+                          the message gives its exit code, and its own stderr is in kernel.log.
+
+The limits are enforced in the job process by the papermill engine ``"roundup"`` (see
+:func:`_engine`), a subclass of papermill's nbclient engine whose notebook client counts the
+outputs as they arrive and caps cell timeouts: nbclient has no output limit of its own, and
+papermill's ``execution_timeout`` is per cell.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import hashlib
 import html
 import json
+import logging
 import os
 import platform
+import shutil
+import signal
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,17 +67,30 @@ import nbformat
 from analysis import paths
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT",
+    "DEFAULT_REPORT_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "Job",
+    "OutputLimitExceeded",
+    "ReportTimeoutError",
+    "abort_running_reports",
     "crash_record",
     "input_hashes",
     "run_report",
+    "run_report_returning_files",
     "shared_hashes",
     "versions",
+    "write_files",
 ]
 
 #: Per-cell execution timeout in seconds.
 DEFAULT_TIMEOUT = 600
+#: Wall-clock limit of one report's execution in seconds (all cells together).
+DEFAULT_REPORT_TIMEOUT = 1800
+#: Limit of a report's kept output in characters (about bytes: text, base64 images).
+DEFAULT_MAX_OUTPUT = 10 * 1024 * 1024
+#: kernel.log is cut to this many bytes (its head and tail) after the run.
+KERNEL_LOG_LIMIT = 1024 * 1024
 CHART_TAG = "chart"
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 _HIDDEN_TAGS = {"parameters", "injected-parameters"}
@@ -78,6 +117,8 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)
     timeout: int = DEFAULT_TIMEOUT
     kernel_name: str = "python3"
+    report_timeout: float = DEFAULT_REPORT_TIMEOUT
+    max_output: int = DEFAULT_MAX_OUTPUT
 
     @property
     def notebook_label(self) -> str:
@@ -206,15 +247,251 @@ def _stderr_to(log: Path) -> Iterator[None]:
             log.unlink()
 
 
+class ReportTimeoutError(RuntimeError):
+    """The report ran longer than its wall-clock limit (``Job.report_timeout``)."""
+
+    def __init__(self, message: str, cell_index: int | None):
+        super().__init__(message)
+        self.cell_index = cell_index
+
+
+class OutputLimitExceeded(RuntimeError):
+    """The report's kept output passed its limit (``Job.max_output``); the kernel was killed."""
+
+    def __init__(self, message: str, cell_index: int | None):
+        super().__init__(message)
+        self.cell_index = cell_index
+
+
+@dataclass(frozen=True)
+class _Limits:
+    deadline: float  # time.monotonic() at which the report's time is up
+    report_timeout: float
+    max_output: int
+
+
+#: Notebook clients running in this process, for :func:`abort_running_reports`.
+_LIVE_CLIENTS: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Private folders of running kernels (IPC sockets), removed by :func:`abort_running_reports`.
+_LIVE_DIRS: set[str] = set()
+
+
+def abort_running_reports() -> None:
+    """Kill every kernel this process started for a report and remove their socket folders.
+
+    For a signal handler (a worker told to stop): synchronous, never raises. A kernel started by
+    jupyter_client has its own process group, which is killed whole (its children too).
+    """
+    for client in list(_LIVE_CLIENTS):
+        provisioner = getattr(getattr(client, "km", None), "provisioner", None)
+        pgid = getattr(provisioner, "pgid", None)
+        process = getattr(provisioner, "process", None)
+        with contextlib.suppress(Exception):
+            if pgid and pgid != os.getpgrp():
+                os.killpg(pgid, signal.SIGKILL)
+            elif process is not None:
+                process.kill()
+    for folder in list(_LIVE_DIRS):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _output_size(output: Mapping[str, Any]) -> int:
+    """Characters an output keeps in the notebook (text, data values, traceback)."""
+
+    def size(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value)
+        if isinstance(value, list):
+            return sum(size(v) for v in value)
+        return len(json.dumps(value, default=str))
+
+    kind = output.get("output_type")
+    if kind == "stream":
+        return size(output.get("text", ""))
+    if kind == "error":
+        return size(output.get("traceback", [])) + size(output.get("evalue", ""))
+    return sum(size(v) for v in output.get("data", {}).values())
+
+
+def _error_output(ename: str, message: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output(
+        "error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
+    )
+
+
+def _mb(chars: float) -> str:
+    return f"{chars / 1024 / 1024:.1f} MB"
+
+
+@functools.cache
+def _engine() -> type:
+    """papermill's nbclient engine with :class:`_LimitedClient`, registered as ``"roundup"``.
+
+    Built on first use (papermill and nbclient are imported only by a run).
+    """
+    import asyncio
+
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient.util import ensure_async, run_sync
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class _LimitedClient(PapermillNotebookClient):
+        """papermill's client with a report deadline and an output limit (module docstring)."""
+
+        def __init__(self, nb_man: Any, limits: _Limits, **kwargs: Any):
+            super().__init__(nb_man, **kwargs)
+            self.limits = limits
+            self.timeout_func = self._cell_timeout
+            self._capped_by_report = False
+            self._sizes: dict[int, int] = {}
+            self._overflow_cell: int | None = None
+            self._kill: Any = None
+            _LIVE_CLIENTS.add(self)
+
+        # -- time
+        def _cell_timeout(self, cell: Any) -> float | None:
+            """The cell's timeout: ``timeout``, or less if the report has less time left."""
+            left = max(self.limits.deadline - time.monotonic(), 0.01)
+            self._capped_by_report = not self.timeout or left < self.timeout
+            return left if self._capped_by_report else self.timeout
+
+        def _report_timeout(self, cell_index: int) -> ReportTimeoutError:
+            self.shutdown_kernel = "immediate"  # the cell may still be running
+            return ReportTimeoutError(
+                f"the report ran longer than its limit of {self.limits.report_timeout:g} s "
+                "(--report-timeout) and was stopped",
+                cell_index,
+            )
+
+        # -- output
+        def _overflow(self) -> OutputLimitExceeded:
+            return OutputLimitExceeded(
+                f"the report's output passed its limit of {_mb(self.limits.max_output)} "
+                "(--max-output); the output was cut there and the kernel was stopped",
+                self._overflow_cell,
+            )
+
+        def _track(self, outs: list[Any], cell_index: int, added: Any, cleared: bool) -> None:
+            if cleared:
+                self._sizes[cell_index] = sum(_output_size(o) for o in outs)
+            else:
+                self._sizes[cell_index] = self._sizes.get(cell_index, 0) + _output_size(added)
+            over = sum(self._sizes.values()) - self.limits.max_output
+            if over <= 0:
+                return
+            # cut the output that crossed the limit, say so in the cell, kill the kernel
+            if added is not None and added.get("output_type") == "stream":
+                text = "".join(added["text"]) if isinstance(added["text"], list) else added["text"]
+                added["text"] = text[: max(len(text) - over, 0)]
+            elif added is not None and added in outs:
+                outs.remove(added)
+            self._overflow_cell = cell_index
+            outs.append(_error_output("OutputLimitExceeded", str(self._overflow())))
+            self.shutdown_kernel = "immediate"
+            self._kill = asyncio.ensure_future(ensure_async(self.km.signal_kernel(signal.SIGKILL)))
+
+        def output(self, outs: list[Any], msg: dict[str, Any], display_id: Any, cell_index: int):
+            if self._overflow_cell is not None:
+                return None  # the kernel is being killed: drop what is still in flight
+            before = len(outs)
+            out = super().output(outs, msg, display_id, cell_index)
+            if out is not None:
+                self._track(outs, cell_index, out, cleared=len(outs) <= before)
+            return out
+
+        def clear_output(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
+            super().clear_output(outs, msg, cell_index)
+            if not outs:
+                self._sizes[cell_index] = 0
+
+        # -- cells
+        async def async_execute_cell(
+            self,
+            cell: Any,
+            cell_index: int,
+            execution_count: int | None = None,
+            store_history: bool = True,
+        ) -> Any:
+            runs = cell.cell_type == "code" and cell.source.strip()
+            if runs and self._overflow_cell is not None:
+                raise self._overflow()
+            if runs and time.monotonic() >= self.limits.deadline:
+                raise self._report_timeout(cell_index)
+            self._sizes[cell_index] = 0
+            try:
+                result = await super().async_execute_cell(
+                    cell, cell_index, execution_count, store_history
+                )
+            except CellTimeoutError:
+                if self._capped_by_report:
+                    raise self._report_timeout(cell_index) from None
+                raise
+            except DeadKernelError:
+                if self._overflow_cell is not None:
+                    raise self._overflow() from None
+                code = None
+                with contextlib.suppress(Exception):
+                    code = await self.km.provisioner.poll()
+                status = f" (exit code {code})" if code is not None else ""
+                raise DeadKernelError(
+                    f"the kernel died{status}; its stderr is in kernel.log"
+                ) from None
+            if self._overflow_cell is not None:  # the cell ended before the kill landed
+                raise self._overflow()
+            return result
+
+        execute_cell = run_sync(async_execute_cell)
+
+    class _Engine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man: Any,
+            kernel_name: str,
+            log_output: bool = False,
+            stdout_file: Any = None,
+            stderr_file: Any = None,
+            start_timeout: int = 60,
+            execution_timeout: int | None = None,
+            limits: _Limits | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            kwargs.pop("input_path", None)
+            client = _LimitedClient(
+                nb_man,
+                limits,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logging.getLogger("papermill"),
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+                **kwargs,
+            )
+            try:
+                return client.execute()
+            finally:
+                _LIVE_CLIENTS.discard(client)
+
+    papermill_engines.register("roundup", _Engine)
+    return _Engine
+
+
 def _execute(job: Job, executed: Path) -> BaseException | None:
     """Run the notebook with papermill into ``executed``; return the exception, if any.
 
     The kernel talks over IPC sockets in a private temporary folder (``KernelManager.transport
     = "ipc"`` with its connection file there), so parallel kernels never race for TCP ports.
+    The engine ``"roundup"`` (:func:`_engine`) enforces ``job.report_timeout`` and
+    ``job.max_output``.
     """
     import papermill
     from traitlets.config import Config
 
+    _engine()
+    limits = _Limits(time.monotonic() + job.report_timeout, job.report_timeout, job.max_output)
     with (
         _environment(job.env),
         tempfile.TemporaryDirectory(prefix="roundup-kernel-") as sockets,
@@ -228,21 +505,26 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
                 }
             }
         )
+        _LIVE_DIRS.add(sockets)
         try:
             papermill.execute_notebook(
                 job.notebook,
                 str(executed),
                 parameters=job.parameters,
+                engine_name="roundup",
                 kernel_name=job.kernel_name,
                 progress_bar=False,
                 log_output=False,
                 report_mode=False,
                 cwd=job.workdir,
                 execution_timeout=job.timeout,
+                limits=limits,
                 config=config,
             )
-        except Exception as exc:  # papermill, nbclient (timeout, dead kernel), jupyter_client
+        except Exception as exc:  # papermill, nbclient (timeouts, dead kernel), our limits
             return exc
+        finally:
+            _LIVE_DIRS.discard(sockets)
     return None
 
 
@@ -301,7 +583,9 @@ def _error_of(exc: BaseException | None, nb: nbformat.NotebookNode) -> dict[str,
 
     from_outputs = _first_error(nb)
     if exc is not None and not isinstance(exc, PapermillExecutionError):
-        index = _last_started_cell(nb)
+        index = getattr(exc, "cell_index", None)
+        if not isinstance(index, int) or not 0 <= index < len(nb.cells):
+            index = _last_started_cell(nb)
         return {
             "type": type(exc).__name__,
             "message": str(exc).strip(),
@@ -320,6 +604,47 @@ def _error_of(exc: BaseException | None, nb: nbformat.NotebookNode) -> dict[str,
             "execution_count": exc.exec_count,
         }
     return _missing_chart(nb)
+
+
+def _mark_failed_cell(nb: nbformat.NotebookNode, error: Mapping[str, Any] | None) -> bool:
+    """Add ``error`` as an error output of the cell it names, unless that cell shows an error
+    already (papermill's, or the output limit's); True if ``nb`` changed."""
+    index = (error or {}).get("cell_index")
+    if index is None or not 0 <= index < len(nb.cells):
+        return False
+    cell = nb.cells[index]
+    if cell.cell_type != "code" or any(
+        o.get("output_type") == "error" for o in cell.get("outputs", [])
+    ):
+        return False
+    cell.outputs.append(_error_output(str(error["type"]), str(error["message"])))
+    return True
+
+
+def _error_location(nb: nbformat.NotebookNode, error: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{"error_cell_id", "error_source"}`` for the banner: the HTML anchor of the failed cell
+    (nbconvert's ``cell-id=<id>``) and the first line of its (hidden) source."""
+    index = (error or {}).get("cell_index")
+    if index is None or not 0 <= index < len(nb.cells):
+        return {"error_cell_id": "", "error_source": ""}
+    cell = nb.cells[index]
+    first = next((line for line in cell.source.splitlines() if line.strip()), "")
+    return {
+        "error_cell_id": f"cell-id={cell.get('id')}" if cell.get("id") else "",
+        "error_source": first if len(first) <= 120 else first[:119] + "…",
+    }
+
+
+def _cap_file(path: Path, limit: int) -> None:
+    """Cut ``path`` to its first and last ``limit // 2`` bytes when it is larger than ``limit``."""
+    if not path.is_file() or path.stat().st_size <= limit:
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(limit // 2)
+        fh.seek(-(limit // 2), os.SEEK_END)
+        tail = fh.read()
+    cut = f"\n[... cut: kernel.log was larger than {limit} bytes ...]\n".encode()
+    path.write_bytes(head + cut + tail)
 
 
 def _export_html(nb: nbformat.NotebookNode, header: Mapping[str, Any]) -> str:
@@ -351,13 +676,26 @@ def _export_html(nb: nbformat.NotebookNode, header: Mapping[str, Any]) -> str:
     return body
 
 
+_BANNER_CSS = (
+    ".roundup-error-banner { background: #fdecea; color: #611a15; border: 2px solid #b00020; "
+    "border-radius: 6px; padding: 10px 14px; margin: 8px 0; }"
+    " .roundup-error-banner strong { color: #b00020; }"
+    " .roundup-error-banner code { white-space: pre-wrap; word-break: break-word; }"
+)
+
+
 def _fallback_html(header: Mapping[str, Any], problem: str) -> str:
-    """A minimal page for a run whose notebook could not be rendered."""
+    """A minimal page, with the error banner, for a run whose notebook could not be rendered."""
     title = html.escape(str(header["name"]))
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"</head><body><h1>{title}</h1><p>Status: failed</p><pre>{html.escape(problem)}</pre>"
-        "</body></html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>body {{ font-family: system-ui, sans-serif; margin: 2em; }} {_BANNER_CSS}"
+        f"</style></head><body><h1>{title}</h1>"
+        '<div class="roundup-error-banner" id="roundup-error" role="alert">'
+        f"<p><strong>This report failed.</strong> <code>{html.escape(problem)}</code></p>"
+        "<p>No output could be shown. The site keeps the last good run of this report, if any."
+        "</p></div></body></html>\n"
     )
 
 
@@ -372,13 +710,22 @@ def _error_text(error: Mapping[str, Any] | None) -> str:
     return f"{error['type']}: {error['message']}{where}"
 
 
+def _limits_of(job: Job) -> dict[str, Any]:
+    return {
+        "cell_timeout_s": job.timeout,
+        "report_timeout_s": job.report_timeout,
+        "max_output_chars": job.max_output,
+    }
+
+
 def run_report(job: Job) -> dict[str, Any]:
     """Execute one report and write ``<name>.ipynb``, ``index.html`` and ``run.json`` into
     ``job.output_dir`` (created if needed). Returns the run.json record (see module docstring).
 
-    The run is ``"failed"`` when papermill (or the kernel) raised, when any output is an error,
-    or when a code cell tagged ``chart`` has no ``image/png`` output; the executed notebook and
-    its HTML (with papermill's error banner) are still written. Raises only for an unusable
+    The run is ``"failed"`` when papermill (or the kernel) raised, when a limit was hit (see the
+    module docstring), when any output is an error, or when a code cell tagged ``chart`` has no
+    ``image/png`` output; the executed notebook (the error as an output of the cell that failed)
+    and its HTML (an error banner at the top) are still written. Raises only for an unusable
     ``output_dir``.
     """
     out = Path(job.output_dir)
@@ -393,6 +740,9 @@ def run_report(job: Job) -> dict[str, Any]:
         nb = nbformat.read(job.notebook, as_version=4)
         nbformat.write(nb, str(executed))
     error = _error_of(exc, nb)
+    if _mark_failed_cell(nb, error):
+        nbformat.write(nb, str(executed))
+    _cap_file(out / "kernel.log", KERNEL_LOG_LIMIT)
     header = {
         "name": job.name,
         "notebook": job.notebook_label,
@@ -400,6 +750,7 @@ def run_report(job: Job) -> dict[str, Any]:
         "status": "failed" if error else "ok",
         "finished": _now(),
         "error": _error_text(error),
+        **_error_location(nb, error),
     }
     try:
         page = _export_html(nb, header)
@@ -425,6 +776,7 @@ def run_report(job: Job) -> dict[str, Any]:
         "duration_s": round(time.perf_counter() - clock, 3),
         "versions": versions(),
         "inputs": job.inputs,
+        "limits": _limits_of(job),
         "files": {
             "html": "index.html",
             "notebook": executed.name,
@@ -435,20 +787,14 @@ def run_report(job: Job) -> dict[str, Any]:
     return record
 
 
-def crash_record(job: Job, exc: BaseException) -> dict[str, Any]:
-    """The failed record of a job whose runner itself crashed (worker died, unexpected error):
-    written as ``run.json`` plus a minimal ``index.html`` into ``job.output_dir`` and returned."""
+def _failed_record(job: Job, error_type: str, message: str) -> dict[str, Any]:
+    """Write a failed ``run.json`` and a banner-only ``index.html`` into ``job.output_dir``."""
     out = Path(job.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    error = {
-        "type": type(exc).__name__,
-        "message": str(exc) or repr(exc),
-        "cell_index": None,
-        "execution_count": None,
-    }
+    error = {"type": error_type, "message": message, "cell_index": None, "execution_count": None}
     now = _now()
-    header = {"name": job.name}
-    (out / "index.html").write_text(_fallback_html(header, _error_text(error)), encoding="utf-8")
+    page = _fallback_html({"name": job.name}, _error_text(error))
+    (out / "index.html").write_text(page, encoding="utf-8")
     record = {
         "report": job.name,
         "notebook": job.notebook_label,
@@ -461,7 +807,67 @@ def crash_record(job: Job, exc: BaseException) -> dict[str, Any]:
         "duration_s": 0.0,
         "versions": versions(),
         "inputs": job.inputs,
-        "files": {"html": "index.html", "notebook": None},
+        "limits": _limits_of(job),
+        "files": {"html": "index.html", "notebook": None, "kernel_log": None},
     }
     _write_record(out, record)
     return record
+
+
+def crash_record(job: Job, exc: BaseException) -> dict[str, Any]:
+    """The failed record of a job whose runner itself crashed (worker died, unexpected error):
+    written as ``run.json`` plus a minimal ``index.html`` into ``job.output_dir`` and returned."""
+    return _failed_record(job, type(exc).__name__, str(exc) or repr(exc))
+
+
+def run_report_returning_files(job: Job) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The job function for workers that may not share the client's file system (dask).
+
+    Runs :func:`run_report` into a private temporary folder on the worker and returns
+    ``(record, {file name: bytes})``; the caller writes the files into ``job.output_dir`` (see
+    :func:`write_files`). The notebook and ``workdir`` must exist at the same paths on the
+    worker. The data folder is ``job.env["ROUNDUP_DATA_DIR"]`` when the worker has it, else
+    the worker's own ``ROUNDUP_DATA_DIR``; either way its hash must equal ``job.inputs["data"]``
+    (the data the client hashed), or the run fails without starting a kernel.
+    """
+    env = dict(job.env)
+    data = env.get("ROUNDUP_DATA_DIR")
+    problem = None
+    if not Path(job.notebook).is_file():
+        problem = (
+            f"notebook {job.notebook} not found on worker {platform.node()}: a worker needs "
+            "the project at the same path"
+        )
+    elif data and not Path(data).is_dir():
+        own = os.environ.get("ROUNDUP_DATA_DIR")
+        if own and Path(own).is_dir():
+            env["ROUNDUP_DATA_DIR"] = own
+        else:
+            problem = (
+                f"data folder {data} not found on worker {platform.node()}: put it at the same "
+                "path, or set ROUNDUP_DATA_DIR in the worker's environment"
+            )
+    if problem is None and env.get("ROUNDUP_DATA_DIR") and "data" in job.inputs:
+        if _tree_hash(Path(env["ROUNDUP_DATA_DIR"])) != job.inputs["data"]:
+            problem = (
+                f"the data folder {env['ROUNDUP_DATA_DIR']} on worker {platform.node()} differs "
+                "from the one the build hashed"
+            )
+    with tempfile.TemporaryDirectory(prefix="roundup-job-") as tmp:
+        local = dataclasses.replace(job, output_dir=tmp, env=env)
+        if problem is not None:
+            record = _failed_record(local, "WorkerSetupError", problem)
+        else:
+            record = run_report(local)
+        files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+    return record, files
+
+
+def write_files(output_dir: Path | str, files: Mapping[str, bytes]) -> None:
+    """Write the files returned by :func:`run_report_returning_files` into ``output_dir``."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if Path(name).name != name or name.startswith("."):
+            raise ValueError(f"unexpected file name from a worker: {name!r}")
+        (out / name).write_bytes(content)

@@ -3,33 +3,51 @@
 Layout of ``out_dir``::
 
     index.html, index.json        every report with its status, duration, parameters, links
-    <report>/index.html           the last good report (inputs hidden, images embedded)
-    <report>/<report>.ipynb       its executed notebook
-    <report>/run.json             its run record (see analysis.reports.run)
-    <report>/runs/<run-id>/       failed runs (same three files), newest KEEP_FAILED kept
+    datasets.html                 the data dictionary
+    <report>/runs/<run-id>/       every run, good or failed: index.html (inputs hidden, images
+                                  embedded, an error banner if it failed), <report>.ipynb (the
+                                  executed notebook), run.json (its record), kernel.log (if any)
+    <report>/latest -> runs/<run-id>       symbolic link to the last good run
+    <report>/index.html -> latest/index.html, <report>/run.json -> latest/run.json,
+    <report>/<report>.ipynb -> latest/<report>.ipynb      what readers open (fixed links)
     .lock                         held for the whole build (filelock)
-    .tmp/                         runs in progress (removed at the end of every build)
+    .tmp/                         runs in progress (removed at the start and end of every build)
 
-A run is written into ``.tmp/`` and renamed into place when complete. A good run replaces the
-report folder with two renames (the old folder is renamed aside, then the new one into its place,
-carrying ``runs/`` over); a failed run goes to ``<report>/runs/<run-id>/`` and never touches the
-last good report. A report whose input hashes equal those of its last good ``run.json`` is
-``"skipped"`` (no kernel starts) unless ``force``.
+Publishing is atomic on POSIX. A run is written into ``.tmp/`` and renamed whole to
+``<report>/runs/<run-id>/`` when complete (one ``rename``). A good run then becomes the one
+readers see by replacing the ``latest`` link with a new link (created aside, then ``os.replace``,
+one ``rename``): ``<report>/index.html`` and its siblings resolve through ``latest`` at the
+moment they are opened, so a reader, a crash or a full disk leaves either the old report or the
+new one, never a mix and never a missing page. A failed run never touches ``latest``. All links
+are relative, so the site can be moved or copied with ``cp -a``/``rsync -a`` (a copy that
+follows links works too: it is repaired at the next publish). Every run is kept under ``runs/``
+up to ``keep`` per report (newest first; the run ``latest`` points to is never pruned); pruned
+runs are renamed into ``.tmp/`` before they are deleted.
+
+A report whose input hashes equal those of its last good ``run.json`` is ``"skipped"`` (no
+kernel starts) unless ``force``. An interrupted build (SIGINT, SIGTERM) stops its workers and
+kernels, removes ``.tmp/`` and raises :class:`BuildInterrupted`; a killed one (SIGKILL, power
+loss) leaves ``.tmp/`` and hidden ``.*.tmp`` links, which the next build removes.
 
 ``index.json``: ``{"generated", "build": {"id", "started", "finished", "counts"},
 "reports": [{"name", "notebook", "parameters", "status": "ok" | "failed" | "skipped",
-"run_id", "finished", "duration_s", "href", "error", "last_good_href"}]}``; entries of
-reports not selected in this build are kept from the previous index.
+"run_id", "finished", "duration_s", "href", "error", "last_good_href", "last_good_run_id",
+"last_good_finished"}]}``; ``href`` is the run's page (a failed run's page under ``runs/``),
+``last_good_*`` describe the run readers see (null if none). Entries of reports not selected in
+this build are kept from the previous index.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,13 +58,38 @@ import filelock
 from analysis import paths
 from analysis.reports.executors import Executor, make_executor
 from analysis.reports.plan import Report, slugify
-from analysis.reports.run import DEFAULT_TIMEOUT, Job, input_hashes, shared_hashes
+from analysis.reports.run import (
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_REPORT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    Job,
+    input_hashes,
+    shared_hashes,
+)
 
-__all__ = ["KEEP_FAILED", "BuildEvent", "BuildSummary", "SiteLocked", "build", "write_index"]
+__all__ = [
+    "KEEP_RUNS",
+    "BuildEvent",
+    "BuildInterrupted",
+    "BuildSummary",
+    "SiteLocked",
+    "build",
+    "write_index",
+]
 
-#: Failed runs kept per report under ``<report>/runs/``.
-KEEP_FAILED = 10
+#: Runs kept per report under ``<report>/runs/`` (plus the one ``latest`` points to).
+KEEP_RUNS = 5
 _TMP = ".tmp"
+_LATEST = "latest"
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """The build was stopped by a signal (``signum``: SIGINT or SIGTERM); nothing half-done was
+    published. A KeyboardInterrupt, so code that catches Exception lets it through."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class SiteLocked(RuntimeError):
@@ -101,7 +144,9 @@ def _now() -> datetime:
 
 
 def _new_run_id(now: datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    """``20261129T184507123Z-a1b2c3``: UTC time to the millisecond (so run ids sort by time),
+    then random hex."""
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -112,15 +157,26 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _tmp_name(path: Path) -> Path:
+    """A hidden sibling of ``path`` for writing aside (``.<name>.<hex>.tmp``)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = _tmp_name(path)
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _entry(
-    record: Mapping[str, Any], status: str, href: str, last_good_href: str | None
-) -> dict[str, Any]:
+def _last_good(report_dir: Path) -> dict[str, Any] | None:
+    """The run.json of the run ``<report>/index.html`` shows, or None."""
+    if not (report_dir / "index.html").is_file():
+        return None
+    return _read_json(report_dir / "run.json")
+
+
+def _entry(record: Mapping[str, Any], status: str, href: str, report_dir: Path) -> dict[str, Any]:
+    good = _last_good(report_dir)
     return {
         "name": record["report"],
         "notebook": record["notebook"],
@@ -131,35 +187,142 @@ def _entry(
         "duration_s": record["duration_s"],
         "href": href,
         "error": record.get("error"),
-        "last_good_href": last_good_href,
+        "last_good_href": f"{report_dir.name}/index.html" if good else None,
+        "last_good_run_id": good.get("run_id") if good else None,
+        "last_good_finished": good.get("finished") if good else None,
     }
 
 
 # --------------------------------------------------------------------------- publishing
 
 
-def _publish(out_dir: Path, staged: Path, record: Mapping[str, Any]) -> dict[str, Any]:
-    """Move a finished run from ``.tmp`` into place; return its index entry."""
-    name = record["report"]
-    final = out_dir / name
+def _symlink_atomic(link: Path, target: str, staging: Path) -> None:
+    """Make ``link`` a symbolic link to ``target`` (relative) in one ``rename``.
+
+    A new link is created aside and renamed over ``link``; readers see the old target or the
+    new one. When ``link`` is a real folder (a copy of the site that followed links), it is
+    renamed into ``staging`` first (the only case with a moment without ``link``).
+    """
+    if link.is_symlink() and os.readlink(link) == target:
+        return
+    tmp = _tmp_name(link)
+    os.symlink(target, tmp)
+    try:
+        if link.is_dir() and not link.is_symlink():
+            aside = staging / f"old-{link.parent.name}-{link.name}-{secrets.token_hex(3)}"
+            os.replace(link, aside)
+        os.replace(tmp, link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _adopt_legacy(report_dir: Path, staging: Path) -> None:
+    """A report published by the old layout (real files in ``<report>/``): copy its good run
+    into ``runs/<run-id>/`` so the history keeps it once the links replace the files."""
+    record = report_dir / "run.json"
+    if record.is_symlink() or not record.is_file():
+        return
+    run_id = (_read_json(record) or {}).get("run_id")
+    if not run_id or (report_dir / "runs" / run_id).exists():
+        return
+    copy = staging / f"legacy-{report_dir.name}-{secrets.token_hex(3)}"
+    copy.mkdir()
+    for name in ("index.html", "run.json", f"{report_dir.name}.ipynb", "kernel.log"):
+        if (report_dir / name).is_file():
+            shutil.copy2(report_dir / name, copy / name)
+    os.replace(copy, report_dir / "runs" / str(run_id))
+
+
+def _prune(report_dir: Path, keep: int, staging: Path) -> None:
+    """Delete all but the newest ``keep`` runs (never the one ``latest`` points to); each is
+    renamed into ``staging`` first, so no half-deleted run is ever visible."""
+    runs = report_dir / "runs"
+    current = (
+        Path(os.readlink(report_dir / _LATEST)).name
+        if (report_dir / _LATEST).is_symlink()
+        else None
+    )
+    found = sorted(p.name for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for name in found[: max(len(found) - keep, 0)]:
+        if name == current:
+            continue
+        aside = staging / f"pruned-{report_dir.name}-{name}"
+        os.replace(runs / name, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _publish(
+    out_dir: Path, staged: Path, record: Mapping[str, Any], keep: int = KEEP_RUNS
+) -> dict[str, Any]:
+    """Move a finished run from ``.tmp`` to ``<report>/runs/<run-id>/``; a good run becomes
+    ``latest`` (see the module docstring). Returns its index entry."""
+    name, run_id = record["report"], record["run_id"]
+    report_dir = out_dir / name
+    staging = out_dir / _TMP
+    (report_dir / "runs").mkdir(parents=True, exist_ok=True)
+    os.replace(staged, report_dir / "runs" / run_id)
     if record["status"] == "ok":
-        if final.exists():
-            if (final / "runs").is_dir():
-                os.replace(final / "runs", staged / "runs")
-            aside = out_dir / _TMP / f"old-{name}-{record['run_id']}"
-            os.replace(final, aside)
-            os.replace(staged, final)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.replace(staged, final)
-        return _entry(record, "ok", f"{name}/index.html", f"{name}/index.html")
-    runs = final / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, runs / record["run_id"])
-    for old in sorted(p for p in runs.iterdir() if p.is_dir())[:-KEEP_FAILED]:
-        shutil.rmtree(old, ignore_errors=True)
-    last_good = f"{name}/index.html" if (final / "run.json").is_file() else None
-    return _entry(record, "failed", f"{name}/runs/{record['run_id']}/index.html", last_good)
+        _adopt_legacy(report_dir, staging)
+        _symlink_atomic(report_dir / _LATEST, f"runs/{run_id}", staging)
+        for file in ("index.html", "run.json", f"{name}.ipynb"):
+            _symlink_atomic(report_dir / file, f"{_LATEST}/{file}", staging)
+        href = f"{name}/index.html"
+    else:
+        href = f"{name}/runs/{run_id}/index.html"
+    _prune(report_dir, keep, staging)
+    return _entry(record, "ok" if record["status"] == "ok" else "failed", href, report_dir)
+
+
+def _sweep(out_dir: Path) -> None:
+    """Remove what a killed build left: ``.tmp/`` and hidden ``.*.tmp`` files and links in
+    ``out_dir`` and in every report folder (only while holding the lock)."""
+    shutil.rmtree(out_dir / _TMP, ignore_errors=True)
+    for leftover in (*out_dir.glob(".*.tmp"), *out_dir.glob("*/.*.tmp")):
+        with contextlib.suppress(OSError):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+
+
+class _Signals:
+    """SIGINT and SIGTERM raise :class:`BuildInterrupted` in the main thread, except inside
+    :meth:`deferred` blocks (publishing, writing the index), after which they are raised."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.depth:
+            self.pending = signum
+            return
+        raise BuildInterrupted(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        saved = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise BuildInterrupted(signum)
 
 
 # --------------------------------------------------------------------------- index
@@ -212,9 +375,11 @@ def _index_row(entry: Mapping[str, Any]) -> str:
             f'<span class="error">{esc(str(err["type"]))}: {esc(str(err["message"]))}</span>'
         )
     if entry["status"] == "failed":
-        notes.append(f'<a href="{esc(entry["href"])}">failed run</a>')
+        notes.append(f'<a href="{esc(entry["href"])}#roundup-error">failed run</a>')
         if entry.get("last_good_href"):
             notes.append(f'<a href="{esc(entry["last_good_href"])}">last good report</a>')
+        else:
+            notes.append("no good run yet")
     link = entry.get("last_good_href") or entry["href"]
     duration = entry.get("duration_s")
     return (
@@ -225,6 +390,7 @@ def _index_row(entry: Mapping[str, Any]) -> str:
         f"<td>{params}</td>"
         f"<td>{esc(f'{duration:.1f} s' if isinstance(duration, int | float) else '')}</td>"
         f'<td class="wide">{esc(_when(entry.get("finished")))}</td>'
+        f'<td class="wide">{esc(_when(entry.get("last_good_finished")))}</td>'
         f"<td>{'<br>'.join(notes)}</td>"
         "</tr>"
     )
@@ -245,7 +411,8 @@ def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
         '<nav><a href="datasets.html">Data dictionary</a>: every dataset, field, unit and '
         "source behind these reports.</nav>\n"
         '<div class="table-wrap"><table>\n<thead><tr><th>Report</th><th>Status</th>'
-        '<th>Parameters</th><th>Duration</th><th class="wide">Finished</th><th>Notes</th></tr>'
+        '<th>Parameters</th><th>Duration</th><th class="wide">Finished</th>'
+        '<th class="wide">Last good run</th><th>Notes</th></tr>'
         f"</thead>\n<tbody>\n{rows}\n</tbody>\n</table></div>\n"
         "</body>\n</html>\n"
     )
@@ -254,7 +421,7 @@ def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    tmp = _tmp_name(path)
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -357,41 +524,54 @@ def build(
     timeout: int = DEFAULT_TIMEOUT,
     data_dir: Path | None = None,
     on_event: Callable[[BuildEvent], None] | None = None,
+    report_timeout: float = DEFAULT_REPORT_TIMEOUT,
+    max_output: int = DEFAULT_MAX_OUTPUT,
+    keep: int = KEEP_RUNS,
 ) -> BuildSummary:
     """Run the reports of ``plan`` that changed (all if ``force``) and publish them in ``out_dir``.
 
     ``out_dir`` defaults to :func:`analysis.paths.site_dir`; ``jobs`` (workers) to
     ``os.cpu_count()``; ``executor`` is ``"local"`` or ``"dask"`` (``scheduler``: a dask
-    address, else a local cluster); ``timeout`` is the per-cell limit in seconds; ``data_dir``
-    (default :func:`analysis.paths.data_dir`) is hashed and passed to every kernel as
-    ``ROUNDUP_DATA_DIR``. Failed reports do not stop the others: check
-    :attr:`BuildSummary.failed`.
+    address, else a local cluster); ``timeout`` is the per-cell limit in seconds,
+    ``report_timeout`` the limit of a whole report's execution and ``max_output`` the limit of
+    its kept output in characters (see :mod:`analysis.reports.run`); ``keep`` is the number of
+    runs kept per report; ``data_dir`` (default :func:`analysis.paths.data_dir`) is hashed and
+    passed to every kernel as ``ROUNDUP_DATA_DIR``. Failed reports do not stop the others:
+    check :attr:`BuildSummary.failed`.
 
     The local executor starts worker processes (``forkserver``): a script calling this must
-    guard its entry point with ``if __name__ == "__main__":``.
+    guard its entry point with ``if __name__ == "__main__":``. Called from the main thread, the
+    build handles SIGINT and SIGTERM itself: running reports are stopped, nothing half-done is
+    published, and :class:`BuildInterrupted` is raised.
 
     Raises :class:`SiteLocked` if ``wait`` is false and another build holds the lock,
-    ``ValueError`` for duplicate or non-slug report names or a bad executor/scheduler
-    combination, and ``OSError`` when ``out_dir``
-    cannot be written.
+    ``ValueError`` for duplicate or non-slug report names, ``keep`` < 1, or a bad
+    executor/scheduler combination, and ``OSError`` when ``out_dir`` cannot be written.
     """
     names = [report.name for report in plan]
     bad = sorted({n for n in names if names.count(n) > 1 or n != slugify(n)})
     if bad:
         raise ValueError(f"report names must be unique slugs ([a-z0-9-]): {', '.join(bad)}")
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
     out_dir = Path(out_dir) if out_dir else paths.site_dir()
     data_dir = Path(data_dir).resolve() if data_dir else paths.data_dir()
     pool = make_executor(executor, jobs, scheduler)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(out_dir / ".lock", timeout=-1 if wait else 0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise SiteLocked(f"another build holds {out_dir / '.lock'}") from None
-    try:
-        return _build_locked(plan, out_dir, force, pool, timeout, data_dir, on_event)
-    finally:
-        lock.release()
+    limits = {"timeout": timeout, "report_timeout": report_timeout, "max_output": max_output}
+    signals = _Signals()
+    with signals.installed():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(out_dir / ".lock", timeout=-1 if wait else 0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise SiteLocked(f"another build holds {out_dir / '.lock'}") from None
+        try:
+            return _build_locked(
+                plan, out_dir, force, pool, limits, keep, data_dir, on_event, signals
+            )
+        finally:
+            lock.release()
 
 
 def _build_locked(
@@ -399,15 +579,40 @@ def _build_locked(
     out_dir: Path,
     force: bool,
     pool: Executor,
-    timeout: int,
+    limits: Mapping[str, Any],
+    keep: int,
     data_dir: Path,
     on_event: Callable[[BuildEvent], None] | None,
+    signals: _Signals,
 ) -> BuildSummary:
     started = _now()
     build_id = _new_run_id(started)
     staging = out_dir / _TMP
-    shutil.rmtree(staging, ignore_errors=True)  # left by a killed build; we hold the lock
+    _sweep(out_dir)  # what a killed build left; we hold the lock
     staging.mkdir()
+    try:
+        return _run_and_publish(
+            plan, out_dir, force, pool, limits, keep, data_dir, on_event, signals, started, build_id
+        )
+    finally:
+        with signals.deferred():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run_and_publish(
+    plan: Sequence[Report],
+    out_dir: Path,
+    force: bool,
+    pool: Executor,
+    limits: Mapping[str, Any],
+    keep: int,
+    data_dir: Path,
+    on_event: Callable[[BuildEvent], None] | None,
+    signals: _Signals,
+    started: datetime,
+    build_id: str,
+) -> BuildSummary:
+    staging = out_dir / _TMP
     write_data_dictionary(out_dir, data_dir)
     emit = on_event or (lambda event: None)
     shared = shared_hashes(data_dir)
@@ -415,15 +620,11 @@ def _build_locked(
     to_run: list[Job] = []
     for report in plan:
         inputs = input_hashes(report.notebook, report.parameters, shared)
-        last = _read_json(out_dir / report.name / "run.json")
-        if (
-            not force
-            and last is not None
-            and last.get("inputs") == inputs
-            and (out_dir / report.name / "index.html").is_file()
-        ):
+        report_dir = out_dir / report.name
+        last = _last_good(report_dir)
+        if not force and last is not None and last.get("inputs") == inputs:
             href = f"{report.name}/index.html"
-            entries[report.name] = _entry(last, "skipped", href, href)
+            entries[report.name] = _entry(last, "skipped", href, report_dir)
             emit(BuildEvent("skipped", entry=entries[report.name]))
             continue
         run_id = _new_run_id(_now())
@@ -437,7 +638,7 @@ def _build_locked(
                 run_id=run_id,
                 inputs=inputs,
                 env={"ROUNDUP_DATA_DIR": str(data_dir)},
-                timeout=timeout,
+                **limits,
             )
         )
     emit(BuildEvent("planned", total=len(to_run)))
@@ -454,11 +655,16 @@ def _build_locked(
         write_index(out_dir, _merged_index(out_dir, ordered, build_info))
         return summary
 
+    results = pool.run(to_run)
     try:
-        for job, record in pool.run(to_run):
-            entries[job.name] = _publish(out_dir, Path(job.output_dir), record)
+        for job, record in results:
+            with signals.deferred():
+                entries[job.name] = _publish(out_dir, Path(job.output_dir), record, keep)
+                snapshot()
             emit(BuildEvent("finished", entry=entries[job.name]))
-            snapshot()
-        return snapshot()
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # stops the executor's workers if we leave early
+    with signals.deferred():
+        return snapshot()
