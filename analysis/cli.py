@@ -226,6 +226,13 @@ def build(
             "--keep", min=1, metavar="N", help="Runs kept per report under <report>/runs/."
         ),
     ] = 5,
+    kernel: Annotated[
+        str,
+        typer.Option(
+            help="'fork': a fresh kernel per report, forked from a server that has already "
+            "imported pandas, matplotlib and analysis (fast); or a kernelspec name (python3)."
+        ),
+    ] = "fork",
 ) -> None:
     """Run the reports that changed and publish them with an index."""
     from analysis.reports import plan as planning
@@ -241,15 +248,6 @@ def build(
             raise _fail("the dask executor needs: pip install 'china-tech-roundup[dask]'") from None
     params = parse_params(param or [])
     with _data_dir(data) as data_dir:
-        from analysis import datasets
-
-        try:
-            problems = datasets.validate(data_dir)
-        except FileNotFoundError as exc:
-            raise _fail(str(exc)) from None
-        if problems:
-            _print_problems(problems, data_dir, _err())
-            raise _fail("the data package is invalid: nothing was built or published")
         try:
             if params:
                 if len(reports) != 1:
@@ -275,6 +273,7 @@ def build(
                     report_timeout=report_timeout,
                     max_output=int(max_output * 1024 * 1024),
                     keep=keep,
+                    kernel=kernel,
                 )
         except KeyboardInterrupt as exc:  # site.BuildInterrupted: SIGINT or SIGTERM
             signum = getattr(exc, "signum", signal.SIGINT)
@@ -284,6 +283,19 @@ def build(
                 128 + signum,
             ) from None
         except planning.PlanError as exc:
+            # a plan grid over the companies cannot expand from a broken package: say why
+            from analysis import datasets
+
+            try:
+                problems = datasets.validate(data_dir)
+            except FileNotFoundError:
+                problems = []
+            if problems:
+                raise _invalid_data(problems, data_dir) from None
+            raise _fail(str(exc)) from None
+        except site.InvalidData as exc:
+            raise _invalid_data(exc.problems, exc.data_dir) from None
+        except FileNotFoundError as exc:  # no datapackage.json
             raise _fail(str(exc)) from None
         except site.SiteLocked as exc:
             raise _fail(f"{exc}; not building (--no-wait)", EXIT_LOCKED) from None
@@ -360,6 +372,11 @@ def _print_problems(problems: list, folder: Path, console: Console) -> None:
     _err().print(f"[bold red]{len(problems)} problem(s)[/] in {len(by_file)} file(s) of {folder}")
 
 
+def _invalid_data(problems: list, data_dir: Path) -> typer.Exit:
+    _print_problems(problems, data_dir, _err())
+    return _fail("the data package is invalid: nothing was built or published")
+
+
 @app.command()
 def validate(
     directory: Annotated[
@@ -431,3 +448,7 @@ def list_datasets(
                 escape(_constraints_text(field)),
             )
         console.print(fields)
+
+
+if __name__ == "__main__":
+    app()

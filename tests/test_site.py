@@ -94,6 +94,22 @@ def test_no_change_rebuild_starts_no_kernel(site, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["counts"] == {"ok": 0, "failed": 0, "skipped": 12}
     assert {e["status"] for e in summary["reports"]} == {"skipped"}
+    # and it stays light: no kernel, and not even the libraries a report needs are imported
+    traced = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "analysis.cli", "build", "--out", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert traced.returncode == 0, traced.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in traced.stderr.splitlines() if "|" in line}
+    assert not {"pandas", "papermill", "nbformat", "jupyter_client", "matplotlib"} & imported
+
+
+def test_fork_kernel_name_is_shared():
+    from analysis.reports import forkserver, run
+
+    assert run.FORK_KERNEL == forkserver.KERNEL_NAME
 
 
 # ----------------------------------------------------------------- in a real browser

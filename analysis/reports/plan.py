@@ -38,9 +38,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from papermill.translators import papermill_translators
-
 from analysis import paths
 
 __all__ = [
@@ -55,7 +52,6 @@ __all__ = [
     "slugify",
 ]
 
-KERNEL_NAME = "python3"
 _REPORT_KEYS = {"name", "notebook", "parameters", "grid"}
 _TYPES: dict[str, type] = {
     "str": str,
@@ -110,32 +106,39 @@ def slugify(text: str) -> str:
 def notebook_parameters(notebook: Path) -> dict[str, dict[str, str]]:
     """The parameters declared in ``notebook``'s cell tagged ``parameters``.
 
-    Returns ``{name: {"name", "inferred_type_name", "default", "help"}}`` as papermill's Python
-    translator reads them (``default`` is source text, e.g. ``'"Didi"'``; the type name is the
-    annotation or ``"None"``); ``{}`` when the notebook has no parameters cell.
+    Returns ``{name: {"name", "inferred_type_name", "default", "help"}}`` in the shape of
+    papermill's parameter inspection (``default`` is source text, e.g. ``'"Didi"'``; the type
+    name is the annotation or ``"None"``), read with :mod:`ast` (papermill's line-based reader
+    misses some valid declarations, and importing it costs a no-change rebuild a second);
+    ``{}`` when the notebook has no parameters cell.
     Raises :class:`PlanError` if the notebook is missing or not a notebook.
     """
+    from analysis.reports.run import read_notebook_json
+
     try:
-        nb = nbformat.read(str(notebook), as_version=4)
+        nb = read_notebook_json(notebook)
     except FileNotFoundError:
         raise PlanError(f"notebook not found: {notebook}") from None
-    except Exception as exc:  # nbformat raises several kinds for a broken file
+    except (OSError, ValueError) as exc:
         raise PlanError(f"cannot read notebook {notebook}: {exc}") from None
-    cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+    cell = next(
+        (
+            c
+            for c in nb["cells"]
+            if c.get("cell_type") == "code"
+            and "parameters" in c.get("metadata", {}).get("tags", [])
+        ),
+        None,
+    )
     if cell is None:
         return {}
-    translator = papermill_translators.find_translator(KERNEL_NAME, "python")
-    found = {p.name: dict(p._asdict()) for p in translator.inspect(cell)}
-    for name, spec in _assigned_names(cell.source).items():
-        found.setdefault(name, spec)
-    return found
+    source = cell.get("source", "")
+    return _assigned_names("".join(source) if isinstance(source, list) else source)
 
 
 def _assigned_names(source: str) -> dict[str, dict[str, str]]:
-    """Top-level assignments of a parameters cell, read with :mod:`ast`.
-
-    papermill's line-based reader skips some valid declarations (``as_of: str | None = None``,
-    multi-line values); this fills them in, in the same shape. ``{}`` if the cell does not parse.
+    """Top-level assignments of a parameters cell, read with :mod:`ast` (annotated ones such as
+    ``as_of: str | None = None`` and multi-line values included). ``{}`` if it does not parse.
     """
     try:
         tree = ast.parse(source)
@@ -272,19 +275,38 @@ def check_parameters(notebook: Path, parameters: Mapping[str, Any], report: str)
 def _grid_values(report: str, key: str, spec: Any) -> list[Any]:
     """Values of one grid axis: a non-empty list, or "companies" (every company's name)."""
     if spec == "companies":
-        from analysis import datasets
-
         try:
-            companies = datasets.load("companies")["company"]
-        except (datasets.DataError, FileNotFoundError, KeyError) as exc:
+            return _company_names()
+        except (OSError, ValueError, KeyError) as exc:
             raise PlanError(f"report {report!r}: grid {key!r} needs the companies: {exc}") from None
-        return [str(c) for c in companies]
     if isinstance(spec, list) and spec:
         return list(spec)
     raise PlanError(
         f'report {report!r}: grid {key!r} must be a non-empty list of values or "companies", '
         f"got {spec!r}"
     )
+
+
+def _company_names() -> list[str]:
+    """The key column of the data package's ``companies`` resource, read with :mod:`csv`.
+
+    Expanding a plan needs only the names; a full typed load would import pandas and pandera,
+    which a no-change rebuild never needs. The build validates the whole package before any
+    report runs. Raises ``OSError``, ``ValueError`` or ``KeyError`` for a missing or
+    malformed package.
+    """
+    import csv
+    import json
+
+    package_dir = paths.data_dir()
+    with open(package_dir / "datapackage.json", encoding="utf-8") as fh:
+        package = json.load(fh)
+    resource = next((r for r in package["resources"] if r["name"] == "companies"), None)
+    if resource is None:
+        raise KeyError("the data package has no 'companies' resource")
+    key = resource["schema"]["primaryKey"][0]
+    with open(package_dir / resource["path"], encoding="utf-8-sig", newline="") as fh:
+        return [row[key].strip() for row in csv.DictReader(fh) if (row.get(key) or "").strip()]
 
 
 def _expand(entry: Mapping[str, Any], index: int, notebooks_dir: Path) -> list[Report]:

@@ -60,9 +60,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
+if TYPE_CHECKING:  # nbformat loads jsonschema, slow to import: only when a report runs
+    import nbformat
 
 from analysis import paths
 
@@ -97,6 +98,11 @@ _HIDDEN_TAGS = {"parameters", "injected-parameters"}
 _VERSIONED = ("pandas", "matplotlib", "papermill", "nbconvert", "nbclient", "ipykernel")
 
 
+#: Name of the fork-server kernel (:mod:`analysis.reports.forkserver`): a fresh kernel per
+#: report, forked from a process that has already imported pandas, matplotlib and analysis.
+FORK_KERNEL = "roundup-fork"
+
+
 @dataclass(frozen=True)
 class Job:
     """Everything :func:`run_report` needs, picklable and self-contained.
@@ -116,7 +122,7 @@ class Job:
     inputs: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     timeout: int = DEFAULT_TIMEOUT
-    kernel_name: str = "python3"
+    kernel_name: str = "python3"  # FORK_KERNEL: a fork-server kernel (analysis.reports.forkserver)
     report_timeout: float = DEFAULT_REPORT_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT
 
@@ -156,9 +162,26 @@ def _tree_hash(root: Path) -> str:
 
 def notebook_hash(notebook: Path) -> str:
     """Hash of a notebook's cells (type and source only; outputs and metadata ignored)."""
-    nb = nbformat.read(str(notebook), as_version=4)
-    cells = [[cell.cell_type, cell.source] for cell in nb.cells]
+    nb = read_notebook_json(notebook)
+    cells = [[cell.get("cell_type"), _source(cell)] for cell in nb.get("cells", [])]
     return _sha256(json.dumps(cells, ensure_ascii=False).encode())
+
+
+def _source(cell: Mapping[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def read_notebook_json(notebook: Path) -> dict[str, Any]:
+    """A notebook file as plain JSON (no nbformat: its import costs about a second).
+
+    Raises ``OSError`` if it cannot be read and ``ValueError`` if it is not a notebook.
+    """
+    with open(notebook, encoding="utf-8") as fh:
+        nb = json.load(fh)
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError(f"{notebook} is not a Jupyter notebook (no list of cells)")
+    return nb
 
 
 def shared_hashes(data_dir: Path | None = None) -> dict[str, str]:
@@ -314,6 +337,8 @@ def _output_size(output: Mapping[str, Any]) -> int:
 
 
 def _error_output(ename: str, message: str) -> nbformat.NotebookNode:
+    import nbformat
+
     return nbformat.v4.new_output(
         "error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
     )
@@ -479,6 +504,15 @@ def _engine() -> type:
     return _Engine
 
 
+def _kernel_kwargs(kernel_name: str) -> dict[str, Any]:
+    """papermill keywords for a kernel: the fork-server kernel needs its own kernel manager."""
+    if kernel_name == FORK_KERNEL:
+        from analysis.reports import forkserver
+
+        return forkserver.execute_kwargs()
+    return {"kernel_name": kernel_name}
+
+
 def _execute(job: Job, executed: Path) -> BaseException | None:
     """Run the notebook with papermill into ``executed``; return the exception, if any.
 
@@ -512,7 +546,7 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
                 str(executed),
                 parameters=job.parameters,
                 engine_name="roundup",
-                kernel_name=job.kernel_name,
+                **_kernel_kwargs(job.kernel_name),
                 progress_bar=False,
                 log_output=False,
                 report_mode=False,
@@ -732,6 +766,8 @@ def run_report(job: Job) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     executed = out / f"{job.name}.ipynb"
     started, clock = _now(), time.perf_counter()
+
+    import nbformat
 
     exc = _execute(job, executed)
     if executed.is_file():

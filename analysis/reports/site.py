@@ -56,12 +56,13 @@ from typing import Any
 import filelock
 
 from analysis import paths
-from analysis.reports.executors import Executor, make_executor
+from analysis.reports.executors import Executor, LocalExecutor, make_executor
 from analysis.reports.plan import Report, slugify
 from analysis.reports.run import (
     DEFAULT_MAX_OUTPUT,
     DEFAULT_REPORT_TIMEOUT,
     DEFAULT_TIMEOUT,
+    FORK_KERNEL,
     Job,
     input_hashes,
     shared_hashes,
@@ -70,6 +71,7 @@ from analysis.reports.run import (
 __all__ = [
     "KEEP_RUNS",
     "BuildEvent",
+    "InvalidData",
     "BuildInterrupted",
     "BuildSummary",
     "SiteLocked",
@@ -173,6 +175,28 @@ def _last_good(report_dir: Path) -> dict[str, Any] | None:
     if not (report_dir / "index.html").is_file():
         return None
     return _read_json(report_dir / "run.json")
+
+
+def _unchanged(report: Report, out_dir: Path, shared: Mapping[str, str]) -> dict[str, Any] | None:
+    """The last good run.json of ``report`` if its inputs are the same now, else None."""
+    last = _last_good(out_dir / report.name)
+    if last is not None and last.get("inputs") == input_hashes(
+        report.notebook, report.parameters, shared
+    ):
+        return last
+    return None
+
+
+class InvalidData(ValueError):
+    """The data package breaks its schema: no report is run or published from it.
+
+    ``problems`` lists every :class:`analysis.datasets.Problem` found.
+    """
+
+    def __init__(self, problems: list[Any], data_dir: Path):
+        self.problems = problems
+        self.data_dir = data_dir
+        super().__init__(f"{len(problems)} problem(s) in the data package {data_dir}")
 
 
 def _entry(record: Mapping[str, Any], status: str, href: str, report_dir: Path) -> dict[str, Any]:
@@ -527,6 +551,7 @@ def build(
     report_timeout: float = DEFAULT_REPORT_TIMEOUT,
     max_output: int = DEFAULT_MAX_OUTPUT,
     keep: int = KEEP_RUNS,
+    kernel: str = "fork",
 ) -> BuildSummary:
     """Run the reports of ``plan`` that changed (all if ``force``) and publish them in ``out_dir``.
 
@@ -535,7 +560,9 @@ def build(
     address, else a local cluster); ``timeout`` is the per-cell limit in seconds,
     ``report_timeout`` the limit of a whole report's execution and ``max_output`` the limit of
     its kept output in characters (see :mod:`analysis.reports.run`); ``keep`` is the number of
-    runs kept per report; ``data_dir`` (default :func:`analysis.paths.data_dir`) is hashed and
+    runs kept per report; ``kernel`` is ``"fork"`` (a fresh kernel per report forked from a
+    server that has already imported the libraries, see :mod:`analysis.reports.forkserver`;
+    the default) or a kernelspec name such as ``"python3"``; ``data_dir`` (default :func:`analysis.paths.data_dir`) is hashed and
     passed to every kernel as ``ROUNDUP_DATA_DIR``. Failed reports do not stop the others:
     check :attr:`BuildSummary.failed`.
 
@@ -544,7 +571,8 @@ def build(
     build handles SIGINT and SIGTERM itself: running reports are stopped, nothing half-done is
     published, and :class:`BuildInterrupted` is raised.
 
-    Raises :class:`SiteLocked` if ``wait`` is false and another build holds the lock,
+    Raises :class:`InvalidData` (before any kernel starts or file is written) if a report
+    would run and the data package is invalid, :class:`SiteLocked` if ``wait`` is false and another build holds the lock,
     ``ValueError`` for duplicate or non-slug report names, ``keep`` < 1, or a bad
     executor/scheduler combination, and ``OSError`` when ``out_dir`` cannot be written.
     """
@@ -557,7 +585,20 @@ def build(
     out_dir = Path(out_dir) if out_dir else paths.site_dir()
     data_dir = Path(data_dir).resolve() if data_dir else paths.data_dir()
     pool = make_executor(executor, jobs, scheduler)
-    limits = {"timeout": timeout, "report_timeout": report_timeout, "max_output": max_output}
+    limits = {
+        "timeout": timeout,
+        "report_timeout": report_timeout,
+        "max_output": max_output,
+        "kernel_name": FORK_KERNEL if kernel == "fork" else kernel,
+    }
+    if force or any(_unchanged(r, out_dir, shared_hashes(data_dir)) is None for r in plan):
+        # something will run: the data must be valid first (unchanged reports were built from
+        # data that was validated then; skipping them needs neither pandas nor a check)
+        from analysis import datasets
+
+        problems = datasets.validate(data_dir)
+        if problems:
+            raise InvalidData(problems, data_dir)
     signals = _Signals()
     with signals.installed():
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -613,7 +654,6 @@ def _run_and_publish(
     build_id: str,
 ) -> BuildSummary:
     staging = out_dir / _TMP
-    write_data_dictionary(out_dir, data_dir)
     emit = on_event or (lambda event: None)
     shared = shared_hashes(data_dir)
     entries: dict[str, dict[str, Any]] = {}
@@ -621,8 +661,8 @@ def _run_and_publish(
     for report in plan:
         inputs = input_hashes(report.notebook, report.parameters, shared)
         report_dir = out_dir / report.name
-        last = _last_good(report_dir)
-        if not force and last is not None and last.get("inputs") == inputs:
+        last = None if force else _unchanged(report, out_dir, shared)
+        if last is not None:
             href = f"{report.name}/index.html"
             entries[report.name] = _entry(last, "skipped", href, report_dir)
             emit(BuildEvent("skipped", entry=entries[report.name]))
@@ -655,6 +695,14 @@ def _run_and_publish(
         write_index(out_dir, _merged_index(out_dir, ordered, build_info))
         return summary
 
+    if to_run or not (out_dir / "datasets.html").is_file():
+        write_data_dictionary(out_dir, data_dir)
+    if to_run and limits["kernel_name"] == FORK_KERNEL and isinstance(pool, LocalExecutor):
+        # one fork server for the whole build, shared by every worker; it stops with this
+        # process. A no-change rebuild runs nothing and starts none.
+        from analysis.reports import forkserver
+
+        forkserver.ensure_server()
     results = pool.run(to_run)
     try:
         for job, record in results:
