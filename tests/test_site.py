@@ -57,7 +57,7 @@ def test_every_report_of_the_plan_is_built_with_its_charts(site):
     assert {r["status"] for r in index["reports"]} == {"ok"}
     for report in plan:
         page = (site / report.name / "index.html").read_text(encoding="utf-8")
-        images = re.findall(r'<img[^>]+src="data:image/png;base64,[^"]*"\s*alt="([^"]*)"', page)
+        images = re.findall(r'<img alt="([^"]*)"\s+src="data:image/png;base64,', page)
         assert len(images) >= _chart_cells(report.notebook) >= 1, report.name
         assert all(alt.startswith("Chart: ") for alt in images), images
         assert "Traceback" not in page, report.name
