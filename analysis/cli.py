@@ -401,27 +401,12 @@ def validate(
     raise typer.Exit(EXIT_FAILED)
 
 
-def _constraints_text(field: dict[str, Any]) -> str:
-    parts = []
-    for key, value in field.get("constraints", {}).items():
-        if value is True:
-            parts.append(key)
-        elif key == "enum":
-            parts.append("one of " + " | ".join(map(str, value)))
-        else:
-            parts.append(f"{key} {value}")
-    if "format" in field:
-        parts.append(f"format {field['format']}")
-    if "qualifies" in field:
-        parts.append(f"qualifies {field['qualifies']}")
-    return "; ".join(parts)
-
-
 @app.command("datasets")
 def list_datasets(
     data: Annotated[Path | None, typer.Option(help="Data folder (default: data/)")] = None,
 ) -> None:
-    """Show the catalog of datasets and every dataset's fields (type, unit, constraints)."""
+    """The data dictionary: every dataset (rows, sources) and its fields (type, unit, constraints,
+    keys), from ``analysis.datasets.dictionary``."""
     import pandas as pd
 
     from analysis import datasets
@@ -429,7 +414,7 @@ def list_datasets(
     with _data_dir(data) as folder:
         try:
             catalog = datasets.catalog(folder)
-            package = datasets.package(folder)
+            dictionary = datasets.dictionary(folder)
         except FileNotFoundError as exc:
             raise _fail(str(exc)) from None
     console = _out()
@@ -438,16 +423,25 @@ def list_datasets(
         rows = "invalid" if pd.isna(row.rows) else str(row.rows)
         table.add_row(escape(row.name), escape(row.title), rows, escape(row.description))
     console.print(table)
-    for resource in package["resources"]:
-        fields = Table("field", "type", "unit", "constraints", title=escape(resource["name"]))
-        for field in resource["schema"]["fields"]:
-            fields.add_row(
-                escape(field["name"]),
-                escape(field.get("type", "string")),
-                escape(str(field.get("unit", ""))),
-                escape(_constraints_text(field)),
+    for name, fields in dictionary.groupby("dataset", sort=False):
+        sources = fields["sources"].iloc[0] or "–"
+        out = Table(
+            "field",
+            "type",
+            "unit",
+            "constraints",
+            "key",
+            title=f"{escape(str(name))} — sources: {escape(str(sources))}",
+        )
+        for f in fields.itertuples(index=False):
+            out.add_row(
+                escape(f.field),
+                escape(f.type),
+                escape(f.unit),
+                escape(f.constraints),
+                escape(f.key),
             )
-        console.print(fields)
+        console.print(out)
 
 
 if __name__ == "__main__":
