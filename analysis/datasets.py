@@ -157,8 +157,8 @@ def _read_records(path: Path, label: str) -> tuple[list[str], list[tuple[int, li
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        bad = raw[exc.start : exc.end + 3]
-        return [], [], [Problem(label, line, None, repr(bad), "not UTF-8 text (save as UTF-8)")]
+        column, value = _locate_bad_bytes(raw, exc.start)
+        return [], [], [Problem(label, line, column, value, "not UTF-8 text (save as UTF-8)")]
     if not text.strip():
         return [], [], [Problem(label, None, None, None, "empty file: no header row")]
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -179,6 +179,20 @@ def _read_records(path: Path, label: str) -> tuple[list[str], list[tuple[int, li
     while records and records[-1][1] == []:
         records.pop()
     return header, records, problems
+
+
+def _locate_bad_bytes(raw: bytes, offset: int) -> tuple[str | None, str]:
+    """Column name and cell text (undecodable bytes shown as U+FFFD) holding ``raw[offset]``."""
+    marked = raw[:offset] + b"\x00MARK\x00" + raw[offset:]
+    text = marked.decode("utf-8-sig", errors="replace")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header = [h.strip() for h in rows[0]] if rows else []
+    for cells in rows:
+        for i, cell in enumerate(cells):
+            if "\x00MARK\x00" in cell:
+                name = header[i] if i < len(header) and cells is not rows[0] else None
+                return name, cell.replace("\x00MARK\x00", "")
+    return None, repr(raw[offset : offset + 4])
 
 
 def _is_partial_date(field: dict) -> bool:
@@ -361,6 +375,8 @@ def _parse_resource(path: Path, res: dict) -> _Parsed:
     index = pd.Index(lines, name="line")
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     typed = {}
+    raw_text: dict[str, pd.Series] = {}
+    unparsed: set[tuple[int, str]] = set()  # cells already reported: no follow-on problems
     for field, i in zip(fields, order, strict=True):
         texts = pd.Series(columns[i], index=index, dtype=object).str.strip()
         values, bad = _parse_column(field, texts)
@@ -368,7 +384,9 @@ def _parse_resource(path: Path, res: dict) -> _Parsed:
             rule = _RULES["partial_date" if _is_partial_date(field) else field.get("type")]
             for line in index[bad.to_numpy()]:
                 problems.append(Problem(label, int(line), field["name"], texts[line], rule))
+                unparsed.add((int(line), field["name"]))
         typed[field["name"]] = values
+        raw_text[field["name"]] = texts
     frame = pd.DataFrame(typed, index=index)
     try:
         _pandera_schema(schema).validate(frame, lazy=True)
@@ -377,15 +395,30 @@ def _parse_resource(path: Path, res: dict) -> _Parsed:
             check = str(case.check)
             if check.startswith("column_in_dataframe") or check.startswith("dtype("):
                 continue
-            value = None if pd.isna(case.failure_case) else str(case.failure_case)
             line = None if pd.isna(case.index) else int(case.index)
-            if check == "not_nullable":
-                value = None
+            if (line, case.column) in unparsed:
+                continue  # the cell's text was reported already; its empty value says nothing new
+            if line is not None and case.column in raw_text:
+                value = raw_text[case.column][line] or None  # as written, not as parsed
+            else:
+                value = None if pd.isna(case.failure_case) else str(case.failure_case)
             problems.append(
                 Problem(label, line, case.column, value, _PANDERA_RULES.get(check, check))
             )
-    problems.extend(_row_rules(label, frame, fields))
+    problems.extend(
+        p for p in _row_rules(label, frame, fields) if not _follows_from(p, unparsed, fields)
+    )
     return _Parsed(frame, problems)
+
+
+def _follows_from(problem: Problem, unparsed: set[tuple[int, str]], fields: list[dict]) -> bool:
+    """A row rule broken only because a cell it reads could not be parsed (reported already)."""
+    if problem.line is None:
+        return False
+    if (problem.line, problem.column) in unparsed:
+        return True
+    figure = next((f.get("qualifies") for f in fields if f["name"] == problem.column), None)
+    return figure is not None and (problem.line, figure) in unparsed
 
 
 def _row_rules(label: str, frame: pd.DataFrame, fields: list[dict]) -> list[Problem]:
