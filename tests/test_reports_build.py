@@ -6,6 +6,7 @@ build (two reports) is shared and copied by the tests that change a site.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -435,9 +436,26 @@ def test_cell_timeout_fails_the_run_at_that_cell(tmp_path, make_notebook):
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_dask_executor_runs_the_same_job(site_v1, tmp_path):
+    """A LocalCluster of 2 worker processes: results and failures reported as locally."""
     pytest.importorskip("dask.distributed")
-    alpha = [r for r in site_v1.reports if r.name == "p-alpha"]
-    summary = site.build(alpha, tmp_path / "site", jobs=1, executor="dask", data_dir=site_v1.data)
-    assert summary.counts() == {"ok": 1, "failed": 0, "skipped": 0}
-    page = (tmp_path / "site" / "p-alpha" / "index.html").read_text(encoding="utf-8")
-    assert 'src="data:image/png;base64,' in page
+    alpha = next(r for r in site_v1.reports if r.name == "p-alpha")
+    failing = dataclasses.replace(
+        alpha, name="p-fails", parameters={**alpha.parameters, "fail": True}
+    )
+    plan = [alpha, failing]
+    results = {}
+    for executor in ("dask", "local"):
+        out = tmp_path / executor
+        summary = site.build(plan, out, jobs=2, executor=executor, data_dir=site_v1.data)
+        results[executor] = summary
+        page = (out / "p-alpha" / "index.html").read_text(encoding="utf-8")
+        assert 'src="data:image/png;base64,' in page
+    for executor, summary in results.items():
+        assert summary.counts() == {"ok": 1, "failed": 1, "skipped": 0}, executor
+    errors = {
+        executor: next(e["error"] for e in s.entries if e["name"] == "p-fails")
+        for executor, s in results.items()
+    }
+    assert errors["dask"]["type"] == errors["local"]["type"] == "RuntimeError"
+    assert errors["dask"]["message"] == errors["local"]["message"] == "boom for Alpha"
+    assert errors["dask"]["cell_index"] == errors["local"]["cell_index"]
