@@ -222,6 +222,12 @@ def versions() -> dict[str, str]:
 # --------------------------------------------------------------------------- running
 
 
+def _readable_time(moment: datetime) -> str:
+    """'29 Nov 2026, 19:33 UTC': how a report's header says when it ran."""
+    moment = moment.astimezone(UTC)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -784,7 +790,7 @@ def run_report(job: Job) -> dict[str, Any]:
         "notebook": job.notebook_label,
         "parameters": {k: json.dumps(v, ensure_ascii=False) for k, v in job.parameters.items()},
         "status": "failed" if error else "ok",
-        "finished": _now(),
+        "finished": _readable_time(datetime.now(UTC)),
         "error": _error_text(error),
         **_error_location(nb, error),
     }
