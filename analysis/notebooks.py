@@ -35,6 +35,7 @@ def refresh(notebook: Path, timeout: int = 600) -> None:
         nb,
         kernel_name=KERNEL_NAME,
         timeout=timeout,
+        record_timing=False,  # no timestamps in the committed notebooks: diffs show real changes
         resources={"metadata": {"path": str(paths.notebooks_dir())}},
         # IPC sockets, as the report runner uses: no TCP ports, no plain-text TCP warning
         config=Config(
@@ -56,6 +57,8 @@ def refresh(notebook: Path, timeout: int = 600) -> None:
             os.environ["JPY_SESSION_NAME"] = session
         shutil.rmtree(sockets, ignore_errors=True)
     nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
     nbformat.write(nb, notebook)
 
 
