@@ -78,3 +78,23 @@ def test_notebooks_stay_thin(path):
         src = "".join(cell["source"])
         assert not re.search(r"^\s*(def|class) ", src, re.M), "logic belongs in analysis/"
         assert len(src.splitlines()) <= 25
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_what_the_pinned_environment_produces(path, tmp_path):
+    """Byte for byte, images included: `make notebooks` has been run after the last change.
+
+    nbval compares text and HTML; this also catches a chart that changed. If it fails,
+    run `make notebooks` and review the diff.
+    """
+    from analysis import notebooks
+
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    notebooks.refresh(copy)
+    fresh, stored = _nb(copy), _nb(path)
+    for i, (a, b) in enumerate(zip(fresh["cells"], stored["cells"], strict=True)):
+        assert a.get("outputs") == b.get("outputs"), (
+            f"cell {i} of {path.name}: run `make notebooks`"
+        )
