@@ -37,7 +37,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format analysis tests notebooks bench
 
 lab: $(STAMP) ## Open JupyterLab on notebooks/ with the project's environment as kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(if $(ROUNDUP_DATA_DIR),ROUNDUP_DATA_DIR=$(abspath $(ROUNDUP_DATA_DIR))) $(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: $(STAMP) ## Re-execute every notebook in place and store its outputs (after changing code or data)
 	$(BIN)/python -m analysis.notebooks refresh

@@ -1043,8 +1043,8 @@ def profile_chart(profile: dict) -> Figure:
     """The chart that best shows one company of :func:`analysis.metrics.company_profile`.
 
     In order of preference: its user base against the review threshold (log scale); who backs
-    it or whom it backs (ownership); its apps' downloads; its regulatory events on a timeline.
-    Raises ``ValueError`` when the data holds none of these for the company.
+    it or whom it backs (ownership); its apps' downloads; its funding rounds; its regulatory
+    events on a timeline. When the data holds none of these, a :func:`placeholder` saying so.
     """
     from analysis import metrics
 
@@ -1083,6 +1083,25 @@ def profile_chart(profile: dict) -> Figure:
             subtitle="Cumulative downloads, App Store and Google Play",
             source_ids=downloads["source_id"],
         )
+    rounds = profile["funding_rounds"]
+    rounds = rounds[rounds["amount_usd"].notna()]
+    if len(rounds):
+        labels = [
+            f"{t.replace('_', ' ').capitalize()}, {a}"
+            for t, a in zip(
+                rounds["round_type"], rounds["announced"].fillna("date unknown"), strict=True
+            )
+        ]
+        return qualified_bars(
+            rounds.assign(label=labels),
+            label="label",
+            value="amount_usd",
+            qualifier="qualifier",
+            unit="USD",
+            title=f"{name}: funding rounds",
+            subtitle="Amount raised, US dollars",
+            source_ids=rounds["source_id"],
+        )
     events = profile["regulatory_events"]
     events = events[events["date_start"] == events["date_end"]]
     if len(events):
@@ -1093,7 +1112,11 @@ def profile_chart(profile: dict) -> Figure:
             subtitle="Dated actions of China's regulators",
             source_ids=events["source_id"],
         )
-    raise ValueError(f"no rows to chart: the data holds no chartable figure on {name}")
+    return placeholder(
+        f"{name}: no chart",
+        "Nothing in the data to chart for this company",
+        "No user base, stake, download, funding or dated regulatory figure",
+    )
 
 
 def placeholder(title: str, subtitle: str, message: str) -> Figure:

@@ -86,6 +86,24 @@ def _data_dir(data: Path | None) -> Iterator[Path]:
             os.environ["ROUNDUP_DATA_DIR"] = saved
 
 
+def _as_declared(notebook: Path, params: dict[str, Any], items: list[str] | None) -> dict[str, Any]:
+    """``-p`` values as the notebook declares them: text stays text for a ``str`` parameter.
+
+    ``-p as_of=2021`` parses as the JSON number 2021; for a parameter whose default is a string
+    it is meant as the text "2021".
+    """
+    from analysis.reports import plan as planning
+
+    raw = {n.strip(): v for n, _, v in (item.partition("=") for item in items or [])}
+    declared = planning.notebook_parameters(notebook)
+    out = dict(params)
+    for name, value in params.items():
+        spec = declared.get(name)
+        if spec and planning._expected_type(spec)[0] is str and not isinstance(value, str):
+            out[name] = raw[name]
+    return out
+
+
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``["NAME=VALUE", ...]`` -> dict; a VALUE is JSON if it parses (``3``, ``true``,
     ``["a"]``), else the text itself. Raises typer.BadParameter for an item without ``=``."""
@@ -255,7 +273,7 @@ def build(
                 notebook = planning.resolve_notebook(reports[0])
                 if notebook is None:
                     raise _fail(f"-p runs one notebook ad hoc; no notebook named {reports[0]!r}")
-                selected = [planning.adhoc_report(notebook, params)]
+                selected = [planning.adhoc_report(notebook, _as_declared(notebook, params, param))]
             else:
                 selected = planning.select(planning.load_plan(plan), reports)
             with _Progress() as progress:

@@ -88,10 +88,49 @@ def _package_path(data_dir: Path | None) -> Path:
     return (Path(data_dir) if data_dir else paths.data_dir()) / "datapackage.json"
 
 
+_FIELD_TYPES = {"string", "number", "integer", "boolean", "date"}
+
+
 @lru_cache(maxsize=16)
 def _read_package(path: Path, mtime_ns: int) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            pkg = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise DataError([Problem(path.name, line, None, None, f"not valid JSON: {exc}")]) from None
+    problems = _package_problems(pkg, path.name)
+    if problems:
+        raise DataError(problems)
+    return pkg
+
+
+def _package_problems(pkg: object, label: str) -> list[Problem]:
+    """What makes a datapackage.json unusable here: its shape and field types."""
+    if not isinstance(pkg, dict) or not isinstance(pkg.get("resources"), list):
+        return [Problem(label, None, None, None, "no list of resources")]
+    problems = []
+    for res in pkg["resources"]:
+        name = res.get("name", "?") if isinstance(res, dict) else "?"
+        fields = res.get("schema", {}).get("fields") if isinstance(res, dict) else None
+        if not isinstance(fields, list) or not res.get("path"):
+            problems.append(
+                Problem(label, None, name, None, "resource needs a path and schema fields")
+            )
+            continue
+        for field in fields:
+            ftype = field.get("type", "string")
+            if ftype not in _FIELD_TYPES:
+                problems.append(
+                    Problem(
+                        label,
+                        None,
+                        f"{name}.{field.get('name')}",
+                        ftype,
+                        f"unknown field type (supported: {', '.join(sorted(_FIELD_TYPES))})",
+                    )
+                )
+    return problems
 
 
 def package_path(data_dir: Path | str | None = None) -> Path:
@@ -102,7 +141,8 @@ def package_path(data_dir: Path | str | None = None) -> Path:
 def package(data_dir: Path | str | None = None) -> dict:
     """The parsed ``datapackage.json`` of ``data_dir`` (default: the active data folder).
 
-    Raises ``FileNotFoundError`` if there is no ``datapackage.json`` there.
+    Raises ``FileNotFoundError`` if there is no ``datapackage.json`` there, and
+    :class:`DataError` if it is not valid JSON or has a field type this loader does not know.
     """
     path = _package_path(Path(data_dir) if data_dir else None)
     if not path.is_file():
@@ -556,7 +596,10 @@ def validate(data_dir: Path | str | None = None) -> list[Problem]:
     Raises ``FileNotFoundError`` if ``data_dir`` has no ``datapackage.json``.
     """
     base = Path(data_dir) if data_dir else None
-    pkg = package(base)
+    try:
+        pkg = package(base)
+    except DataError as exc:  # the package description itself is broken
+        return exc.problems
     problems: list[Problem] = []
     for res in pkg["resources"]:
         parsed = _parsed(pkg, res["name"], base)

@@ -280,3 +280,24 @@ def test_error_message_names_file_line_column_value_and_rule(data_copy):
     msg = str(info.value)
     assert "funding_rounds.csv, line 2, column 'amount_usd'" in msg
     assert "'$460M'" in msg and "not a number" in msg
+
+
+def test_malformed_datapackage_json(data_copy):
+    (data_copy / "datapackage.json").write_text('{"resources": [\n  {bad\n', encoding="utf-8")
+    problems = datasets.validate()
+    assert len(problems) == 1
+    assert problems[0].file == "datapackage.json" and problems[0].line == 2
+    assert "not valid JSON" in problems[0].rule
+    _nothing_is_built_from(data_copy, problems)
+    result = CliRunner().invoke(app, ["validate", str(data_copy)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_unknown_field_type_in_the_schema(data_copy):
+    path = data_copy / "datapackage.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"type": "number"', '"type": "strnig"', 1), encoding="utf-8")
+    problems = datasets.validate()
+    assert problems and problems[0].file == "datapackage.json"
+    assert problems[0].value == "strnig" and "unknown field type" in problems[0].rule
+    _nothing_is_built_from(data_copy, problems)

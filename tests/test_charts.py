@@ -644,13 +644,26 @@ def test_profile_chart_picks_what_the_data_holds(company, kind):
     assert fig._suptitle.get_text() == f"{company}: {kind}"
 
 
-def test_profile_chart_refuses_a_company_with_nothing_to_chart():
+def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
     from analysis import metrics
 
     profile = metrics.company_profile("Boss Zhipin")
     profile["regulatory_events"] = profile["regulatory_events"].iloc[0:0]
-    with pytest.raises(ValueError, match="no rows to chart"):
-        charts.profile_chart(profile)
+    fig = charts.profile_chart(profile)
+    assert fig._suptitle.get_text() == "Boss Zhipin: no chart"
+    assert any("No user base, stake" in t.get_text() for t in fig.texts)
+
+
+def test_profile_chart_shows_funding_rounds_when_that_is_all_there_is():
+    from analysis import metrics
+
+    profile = metrics.company_profile("Banma")
+    for key in ("user_bases", "stakes", "downloads"):
+        profile[key] = profile[key].iloc[0:0]
+    fig = charts.profile_chart(profile)
+    assert fig._suptitle.get_text() == "Banma: funding rounds"
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "$460M" in texts
 
 
 def test_chinese_names_render_with_an_installed_cjk_font():

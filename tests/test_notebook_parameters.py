@@ -55,5 +55,12 @@ def test_alias_finds_the_company(tmp_path):
     assert "Boss Zhipin" in html and "Kanzhun" in html
 
 
+def test_year_only_as_of_travels_as_text(tmp_path):
+    code, output = _build(tmp_path, "-p", "as_of=2021", "02-company-profile")
+    assert code == 0, output
+    [run_json] = list(tmp_path.glob("02-company-profile*/run.json"))
+    assert json.loads(run_json.read_text())["parameters"] == {"as_of": "2021"}
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))

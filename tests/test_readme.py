@@ -28,14 +28,22 @@ def test_readme_example_adds_a_funding_round_from_another_source(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(mydata)])
     assert result.exit_code == 0, result.output
     rounds = datasets.load("funding_rounds", data_dir=mydata)
-    row = rounds[rounds["round_id"] == "example-co-2021-09"].iloc[0]
+    row = rounds[rounds["round_id"] == "example-co-2021-07"].iloc[0]
     assert (row["amount_usd"], row["qualifier"], row["source_id"]) == (
         25_000_000,
         "exact",
-        "example-2021-09",
+        "example-2021-07",
     )
     # the curated package itself is untouched by the example
     assert "example-co" not in (paths.PROJECT_ROOT / "data" / "funding_rounds.csv").read_text()
+    # and the build the README runs next publishes the new company's profile with its round
+    site = tmp_path / "mysite"
+    result = CliRunner().invoke(
+        app, ["build", "--data", str(mydata), "--out", str(site), "company-example-co"]
+    )
+    assert result.exit_code == 0, result.output
+    page = (site / "company-example-co" / "index.html").read_text(encoding="utf-8")
+    assert "$25M" in page and "Example Co: funding rounds" in page
 
 
 def test_readme_error_example_is_what_the_loader_prints(data_copy):

@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol
 
 from analysis.reports.run import (
@@ -98,11 +98,13 @@ def _init_worker(caller: int) -> None:
     threading.Thread(target=_watch, args=(caller,), name="roundup-watch", daemon=True).start()
 
 
-def _stop_workers(pool: ProcessPoolExecutor, futures: dict[Future, Job]) -> None:
-    """Cancel what has not started, SIGTERM every worker (each kills its kernel), and SIGKILL
-    those still alive after :data:`STOP_GRACE` seconds."""
-    for future in futures:
-        future.cancel()
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM every worker (each kills its kernel) and SIGKILL those still alive after
+    :data:`STOP_GRACE` seconds; what has not started never will (the pool is then broken).
+
+    Futures are not cancelled first: on Python 3.11 the pool's manager thread would then fail
+    with ``InvalidStateError: CANCELLED`` when it marks them broken, and print a traceback.
+    """
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         with contextlib.suppress(Exception):
@@ -151,7 +153,7 @@ class LocalExecutor:
             completed = True
         finally:
             if not completed:
-                _stop_workers(pool, futures)
+                _stop_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
 
 

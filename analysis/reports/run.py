@@ -94,7 +94,9 @@ DEFAULT_MAX_OUTPUT = 10 * 1024 * 1024
 KERNEL_LOG_LIMIT = 1024 * 1024
 CHART_TAG = "chart"
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-_HIDDEN_TAGS = {"parameters", "injected-parameters"}
+#: Cells left out of a report's HTML: the parameters (shown in the header instead) and cells
+#: that only make sense in a live front end (tag ``interactive-only``, e.g. a widget's caption).
+_HIDDEN_TAGS = {"parameters", "injected-parameters", "interactive-only"}
 _VERSIONED = ("pandas", "matplotlib", "papermill", "nbconvert", "nbclient", "ipykernel")
 
 
