@@ -177,14 +177,10 @@ def _last_good(report_dir: Path) -> dict[str, Any] | None:
     return _read_json(report_dir / "run.json")
 
 
-def _unchanged(report: Report, out_dir: Path, shared: Mapping[str, str]) -> dict[str, Any] | None:
-    """The last good run.json of ``report`` if its inputs are the same now, else None."""
-    last = _last_good(out_dir / report.name)
-    if last is not None and last.get("inputs") == input_hashes(
-        report.notebook, report.parameters, shared
-    ):
-        return last
-    return None
+def _unchanged(report_dir: Path, inputs: Mapping[str, str]) -> dict[str, Any] | None:
+    """The last good run.json in ``report_dir`` if it was built from ``inputs``, else None."""
+    last = _last_good(report_dir)
+    return last if last is not None and last.get("inputs") == inputs else None
 
 
 class InvalidData(ValueError):
@@ -591,7 +587,11 @@ def build(
         "max_output": max_output,
         "kernel_name": FORK_KERNEL if kernel == "fork" else kernel,
     }
-    if force or any(_unchanged(r, out_dir, shared_hashes(data_dir)) is None for r in plan):
+    shared = shared_hashes(data_dir)  # once: what is validated is what run.json records
+    if force or any(
+        _unchanged(out_dir / r.name, input_hashes(r.notebook, r.parameters, shared)) is None
+        for r in plan
+    ):
         # something will run: the data must be valid first (unchanged reports were built from
         # data that was validated then; skipping them needs neither pandas nor a check)
         from analysis import datasets
@@ -609,7 +609,7 @@ def build(
             raise SiteLocked(f"another build holds {out_dir / '.lock'}") from None
         try:
             return _build_locked(
-                plan, out_dir, force, pool, limits, keep, data_dir, on_event, signals
+                plan, out_dir, force, pool, limits, keep, data_dir, shared, on_event, signals
             )
         finally:
             lock.release()
@@ -623,17 +623,17 @@ def _build_locked(
     limits: Mapping[str, Any],
     keep: int,
     data_dir: Path,
+    shared: Mapping[str, str],
     on_event: Callable[[BuildEvent], None] | None,
     signals: _Signals,
 ) -> BuildSummary:
-    started = _now()
-    build_id = _new_run_id(started)
+    """Run and publish under the site's lock; the staging folder never outlives the build."""
     staging = out_dir / _TMP
     _sweep(out_dir)  # what a killed build left; we hold the lock
     staging.mkdir()
     try:
         return _run_and_publish(
-            plan, out_dir, force, pool, limits, keep, data_dir, on_event, signals, started, build_id
+            plan, out_dir, force, pool, limits, keep, data_dir, shared, on_event, signals
         )
     finally:
         with signals.deferred():
@@ -648,20 +648,20 @@ def _run_and_publish(
     limits: Mapping[str, Any],
     keep: int,
     data_dir: Path,
+    shared: Mapping[str, str],
     on_event: Callable[[BuildEvent], None] | None,
     signals: _Signals,
-    started: datetime,
-    build_id: str,
 ) -> BuildSummary:
+    started = _now()
+    build_id = _new_run_id(started)
     staging = out_dir / _TMP
     emit = on_event or (lambda event: None)
-    shared = shared_hashes(data_dir)
     entries: dict[str, dict[str, Any]] = {}
     to_run: list[Job] = []
     for report in plan:
         inputs = input_hashes(report.notebook, report.parameters, shared)
         report_dir = out_dir / report.name
-        last = None if force else _unchanged(report, out_dir, shared)
+        last = None if force else _unchanged(report_dir, inputs)
         if last is not None:
             href = f"{report.name}/index.html"
             entries[report.name] = _entry(last, "skipped", href, report_dir)
