@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol
 
+from analysis.reports.procs import pid_alive
 from analysis.reports.run import (
     Job,
     abort_running_reports,
@@ -65,16 +66,6 @@ def _on_terminate(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _watch(pid: int) -> None:
     """Wait until process ``pid`` has exited, then SIGTERM this process (see _on_terminate).
 
@@ -84,7 +75,7 @@ def _watch(pid: int) -> None:
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):  # not Linux >= 5.3, or already gone
-        while _alive(pid):
+        while pid_alive(pid):
             time.sleep(0.5)
     else:
         select.select([fd], [], [])

@@ -84,6 +84,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import default
 
+from analysis.reports.procs import pid_alive
+
 __all__ = [
     "KERNEL_NAME",
     "PRELOAD",
@@ -473,7 +475,7 @@ class _ForkedProcess:
         if self.returncode is None and self._conn is not None and not self._server_lost:
             if select.select([self._conn], [], [], 0)[0]:
                 self._read_status()
-        if self.returncode is None and self._server_lost and not _pid_alive(self.pid):
+        if self.returncode is None and self._server_lost and not pid_alive(self.pid):
             self.returncode = -signal.SIGKILL  # the kernel dies with its server
         return self.returncode
 
@@ -505,20 +507,6 @@ class _ForkedProcess:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def spawn_kernel(
