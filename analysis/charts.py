@@ -1087,7 +1087,7 @@ def profile_chart(profile: dict) -> Figure:
     rounds = rounds[rounds["amount_usd"].notna()]
     if len(rounds):
         labels = [
-            f"{t.replace('_', ' ').capitalize()}, {a}"
+            f"{tables.in_words(t)}, {a}"
             for t, a in zip(
                 rounds["round_type"], rounds["announced"].fillna("date unknown"), strict=True
             )

@@ -25,7 +25,7 @@ from typing import Literal
 
 import pandas as pd
 
-from analysis import datasets
+from analysis import datasets, tables
 
 __all__ = [
     "APPROXIMATE_TOLERANCE",
@@ -417,7 +417,7 @@ def key_figures(as_of: str | None = None) -> pd.DataFrame:
                 measure = "Downloads" if rec["measure"] == "downloads" else "Consumer spending"
                 row_unit = "USD" if rec["unit"] == "USD" else "downloads"
             elif ds == "user_bases":
-                measure = str(rec["metric"]).replace("_", " ").capitalize()
+                measure = tables.in_words(rec["metric"])
                 row_unit = unit
             else:
                 measure, row_unit = label, unit

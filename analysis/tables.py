@@ -19,6 +19,7 @@ __all__ = [
     "ReaderTable",
     "format_date",
     "format_figure",
+    "in_words",
     "reader_table",
     "source_note",
 ]
@@ -70,6 +71,11 @@ def format_figure(value, qualifier: str | None = "exact", unit: str = "", digits
     else:
         raise ValueError(f"unknown unit {unit!r}; expected '', USD, percent, users or downloads")
     return QUALIFIER_MARKS[qualifier] + body
+
+
+def in_words(code) -> str:
+    """A vocabulary code as a reader reads it: "app_removal_ordered" -> "App removal ordered"."""
+    return "–" if code is None or pd.isna(code) else str(code).replace("_", " ").capitalize()
 
 
 def format_date(text) -> str:
@@ -225,7 +231,7 @@ def reader_table(
 def events_table(events: pd.DataFrame, caption: str = "Regulatory events") -> ReaderTable:
     """Regulatory events (rows of ``datasets.load("regulatory_events")``) as a reader table."""
     df = events.sort_values("date_start").copy()
-    df["event"] = df["event_type"].str.replace("_", " ").str.capitalize()
+    df["event"] = df["event_type"].map(in_words)
     return reader_table(
         df,
         {
@@ -250,7 +256,7 @@ def downloads_table(
         format_figure(v, q, "USD" if u == "USD" else "downloads")
         for v, q, u in zip(df["value"], df["qualifier"], df["unit"], strict=True)
     ]
-    df["measure"] = df["measure"].str.replace("_", " ").str.capitalize()
+    df["measure"] = df["measure"].map(in_words)
     return reader_table(
         df,
         {
@@ -269,7 +275,7 @@ def downloads_table(
 def funding_table(rounds: pd.DataFrame, caption: str = "Funding rounds") -> ReaderTable:
     """Rows of ``datasets.load("funding_rounds")``: amount and valuation with their qualifiers."""
     df = rounds.copy()
-    df["round"] = df["round_type"].str.replace("_", " ").str.capitalize()
+    df["round"] = df["round_type"].map(in_words)
     return reader_table(
         df,
         {
@@ -319,7 +325,7 @@ def user_bases_table(users: pd.DataFrame, caption: str = "User bases") -> Reader
     """Rows of ``datasets.load("user_bases")`` (or :func:`metrics.review_exposure`) with users in words."""
     df = users.copy()
     if "metric" in df:
-        df["metric"] = df["metric"].str.replace("_", " ").str.capitalize()
+        df["metric"] = df["metric"].map(in_words)
     cols = {
         "company": "Company",
         "product": "Product",
