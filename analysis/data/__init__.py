@@ -1,0 +1,1 @@
+"""The data package: curated facts, their schema, and the evidence that states each figure."""
