@@ -94,7 +94,10 @@ def redact(url: str) -> str:
 
     Apprise's own privacy form, without the query, where Apprise knows the service
     (``mailto://roundup:****@127.0.0.1:2525/team%40example.org``, ``tgram://1...Z/12345``);
-    else ``scheme://***``. Never returns a password or token of ``url``.
+    else ``scheme://***``. Never returns the password of ``url``, a query value whose name says
+    it is secret (``pass``, ``token``, ``key``, ...), nor what Apprise counts as a service's
+    token. A secret hidden in the path of a generic URL (``json://host/TOKEN``) is not known as
+    one: put it in the user-info part (``json://user:TOKEN@host/path``) instead.
     """
     secrets = _secrets(url)
     with _scrubbed(secrets):
@@ -105,14 +108,13 @@ def redact(url: str) -> str:
     return text
 
 
-def _instantiate(url: str, asset: Any = None) -> Any:
-    """The Apprise plugin for ``url``, or ``None`` if Apprise cannot load it."""
+def _instantiate(url: str) -> Any:
+    """The Apprise plugin for ``url`` (state kept in memory, never on disk), or ``None`` if
+    Apprise cannot load it."""
     import apprise  # loads its plugins on first use (~1 s): only when notifying
 
     try:
-        return apprise.Apprise.instantiate(
-            url, asset=asset or apprise.AppriseAsset(storage_mode="memory")
-        )
+        return apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(storage_mode="memory"))
     except Exception:  # a plugin that fails to load is a bad URL, not a crash
         return None
 
@@ -389,12 +391,12 @@ class Notifier:
     def _send_one(
         self, url: str, receiver: str, title: str, body: str, failure: bool
     ) -> DeliveryResult:
-        import apprise
-
         reasons = _Reasons()
         library = logging.getLogger("apprise")
         library.addHandler(reasons)
         try:
+            import apprise
+
             with _scrubbed(self._secrets):
                 plugin = self._plugin(url)
                 ok = plugin is not None and plugin.notify(
