@@ -328,7 +328,6 @@ class _Side:
     figures: dict[str, str | None]
     units: dict[str, str]
     missing: frozenset[str]
-    integers: frozenset[str]
 
 
 def _primary_key(res: dict | None) -> list[str]:
@@ -361,7 +360,6 @@ def _side(snap: Snapshot, name: str, key_fields: list[str]) -> _Side | None:
         figures=figure_fields(schema),
         units={f["name"]: str(f.get("unit", "")) for f in fields if "name" in f},
         missing=frozenset(schema.get("missingValues", [""])),
-        integers=frozenset(f["name"] for f in fields if f.get("type") == "integer"),
     )
 
 
@@ -373,12 +371,10 @@ def _stated(side: _Side, row: dict[str, str], name: str, key: str) -> Stated | N
     try:
         number = Decimal(text.strip())
     except InvalidOperation:
-        raise ChangesError(f"{side.where} row {key!r} {name}: {text!r} is not a number") from None
-    value = (
-        int(number)
-        if name in side.integers or number == number.to_integral_value()
-        else float(number)
-    )
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise ChangesError(f"{side.where} row {key!r} {name}: {text!r} is not a number")
+    value = int(number) if number == number.to_integral_value() else float(number)
     qual_field = side.figures.get(name)
     unit = side.units.get(name, "")
     unit = unit if unit in _UNITS else row.get("unit", "") if row.get("unit") in _UNITS else ""

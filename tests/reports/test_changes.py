@@ -309,6 +309,13 @@ def test_a_figure_that_is_not_a_number_is_named(old: Path, new: Path) -> None:
         diff(old, new)
 
 
+@pytest.mark.parametrize("text", ["NaN", "inf", "1e3x"])
+def test_a_figure_must_be_a_finite_number(old: Path, new: Path, text: str) -> None:
+    edit(new, "funding_rounds.csv", "banma-2021", amount_usd=text)
+    with pytest.raises(ChangesError, match="funding_rounds.csv row 'banma-2021' amount_usd"):
+        diff(old, new)
+
+
 def test_a_folder_without_a_package_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RoundupError, match="holds no datapackage.json"):
         changes.read_folder(tmp_path)
@@ -383,3 +390,30 @@ def test_a_revision_without_the_package(repo: Path) -> None:
     first = _git(repo, "rev-list", "--max-parents=0", "HEAD")
     with pytest.raises(ChangesError, match="datapackage.json does not exist at revision"):
         changes.read_revision(first, repo / "other")
+
+
+def _descriptor(folder: Path, change) -> None:
+    path = folder / "datapackage.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    change(doc)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def test_a_resource_dropped_removes_its_figures(old: Path, new: Path) -> None:
+    _descriptor(new, lambda doc: doc["resources"].remove(_named(doc, "user_bases")))
+    result = diff(old, new)
+    assert {(c.dataset, c.kind) for c in result.changes} == {("user_bases", "removed")}
+    assert len(result.changes) == 2  # one users figure in each of its two rows
+
+
+def test_a_resource_without_primary_key_is_not_compared(old: Path, new: Path) -> None:
+    for folder in (old, new):
+        _descriptor(folder, lambda doc: _named(doc, "companies")["schema"].pop("primaryKey"))
+    drop(new, "companies.csv", "Banma")
+    result = diff(old, new)
+    assert result.not_compared == ("companies",) and result.other_changes == ()
+    assert result.to_text().endswith("Not compared (no primary key): companies")
+
+
+def _named(doc: dict, name: str) -> dict:
+    return next(r for r in doc["resources"] if r["name"] == name)
