@@ -81,6 +81,11 @@ class EvidenceError(RoundupError, ValueError):
     """A phrase states no figure, several, a range, or words we cannot read as one figure."""
 
 
+def _number(value: float) -> str:
+    """A value as a reader checks it: thousands separators, no exponent ("18,200,000,000")."""
+    return f"{float(value):,.6f}".rstrip("0").rstrip(".")
+
+
 @dataclass(frozen=True)
 class Reading:
     """What a figure phrase states.
@@ -100,7 +105,7 @@ class Reading:
 
     def __str__(self) -> str:
         mark = {"exact": "", "approximate": "~", "at_least": ">=", "at_most": "<="}[self.qualifier]
-        return f"{mark}{self.value:,.10g} {self.unit} ({self.qualifier})"
+        return f"{mark}{_number(self.value)} {self.unit} ({self.qualifier})"
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ def check(reading: Reading, value: float, qualifier: str, unit: str | None = Non
     if unit is not None and reading.unit != unit:
         return f"{reading.number_text!r} is in {reading.unit}, the stored figure in {unit}"
     if not math.isclose(reading.value, float(value), rel_tol=1e-9, abs_tol=1e-9):
-        return f"{reading.number_text!r} reads {reading.value:,.10g}, the stored value is {float(value):,.10g}"
+        return f"{reading.number_text!r} reads {_number(reading.value)}, the stored value is {_number(value)}"
     if reading.qualifier == qualifier:
         return None
     if reading.qualifier == "exact" and qualifier == "approximate":
@@ -239,8 +244,8 @@ def _context(text: str, start: int, end: int) -> str:
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
     line_end = len(text) if line_end < 0 else line_end
-    before = re.search(rf"(?:\S+\s+){{0,{_CONTEXT_WORDS}}}$", text[line_start:start])
-    after = re.match(rf"(?:\s*\S+){{0,{_CONTEXT_WORDS}}}", text[end:line_end])
+    before = re.search(rf"(?:\S+\s+){{0,{_CONTEXT_WORDS}}}\S*$", text[line_start:start])
+    after = re.match(rf"\S*(?:\s+\S+){{0,{_CONTEXT_WORDS}}}", text[end:line_end])
     return re.sub(r"\s+", " ", before.group(0) + text[start:end] + after.group(0)).strip()
 
 

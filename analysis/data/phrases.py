@@ -120,19 +120,25 @@ _FIGURE = re.compile(
       | (?P<digits>{_DIGITS})(?:\s*(?P<digits_scale>{_SCALE})|(?P<abbr>{_ABBR})\b)?
       | (?P<words>{_WORDS})
     )
-    (?![\w])
+    (?![\w]|[.,]\d)
     (?P<percent>\s*(?:%|percent\b|per\s+cent\b|pct\b))?
     (?P<points>\s+percentage\s+points?\b)?
     (?P<currency_after>\s+(?:{_alternatives(CURRENCY_AFTER)})\b)?
     """,
     re.IGNORECASE | re.VERBOSE,
 )
-_BEFORE = re.compile(rf"(?<!\w)(?P<words>{_alternatives(QUALIFIER_WORDS)})\s+(?:the\s+)?$", re.I)
+_BEFORE = re.compile(
+    rf"(?<!\w)(?P<words>{_alternatives(QUALIFIER_WORDS)})\s+(?P<the>the\s+)?$", re.I
+)
+# Only verbs of passing a mark may take "the" ("surpassed the 3 billion mark"); prepositions may
+# not ("under the $4 billion deal", "about the $4 billion IPO" state the figure exactly).
+_BEFORE_THE = {"exceeding", "exceeds", "exceeded", "surpassed", "surpassing", "surpasses"}
 _AFTER = re.compile(
     rf"^(?:(?P<glued>\+|-plus\b)|(?:\s+[a-z][\w-]*){{0,2}}?\s+(?P<words>{_alternatives(k for k in QUALIFIER_AFTER if k[0] not in '+-')})\b)",
     re.I,
 )
 _RANGE_LINK = re.compile(r"^\s*(?:-|to)\s*$", re.I)
+_DATE_OR_TIME = re.compile(r"\b\d{4}-\d{1,2}(?:-\d{1,2})?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
 _MONTH_BEFORE = re.compile(rf"\b(?:{'|'.join(MONTHS)})\.?\s+$", re.I)
 _MONTH_AFTER = re.compile(rf"^\s+(?:of\s+)?(?:{'|'.join(MONTHS)})\b", re.I)
@@ -153,7 +159,8 @@ class Candidate:
     word); ``phrase_start``/``phrase_end`` widen them to the qualifier words before and after
     ("exceeding $1 billion", "$2 billion or more"); they equal ``start``/``end`` when none.
     ``problem`` is set when the stretch is a figure we cannot read as one value (a range, a
-    number-word sequence text2num refuses, conflicting qualifiers); ``value`` is then ``None``.
+    number-word sequence text2num refuses: ``value`` is then ``None``; qualifier words that
+    contradict each other).
     """
 
     start: int
@@ -172,26 +179,25 @@ def _words_value(words: str) -> float:
     return float(text2num(re.sub(r"\s+", " ", words.lower()), "en"))
 
 
-def _amount(m: re.Match) -> tuple[float, bool]:
-    """The number a match states in base units, and whether it is a bare word number below 100."""
+def _amount(m: re.Match) -> float:
+    """The number a match states, in base units; ValueError for number words text2num refuses."""
     g = m.groupdict()
     if g["half"]:
-        return 0.5 * SCALES[g["half_scale"].lower()], False
+        return 0.5 * SCALES[g["half_scale"].lower()]
     if g["and_half"]:
         head = g["and_half"]
         whole = float(head.replace(",", "")) if head[0].isdigit() else _words_value(head)
-        return (whole + 0.5) * SCALES[g["and_half_scale"].lower()], False
+        return (whole + 0.5) * SCALES[g["and_half_scale"].lower()]
     if g["article"]:
-        return _words_value("one " + g["article"]), False
+        return _words_value("one " + g["article"])
     if g["digits"]:
         value = float(g["digits"].replace(",", ""))
         if g["digits_scale"]:
             value *= SCALES[g["digits_scale"].lower()]
         elif g["abbr"]:
             value *= SCALE_ABBREVIATIONS[g["abbr"].lower()]
-        return value, False
-    value = _words_value(g["words"])
-    return value, value < 100
+        return value
+    return _words_value(g["words"])
 
 
 def _unit(m: re.Match) -> str:
@@ -206,28 +212,30 @@ def _unit(m: re.Match) -> str:
     return "count"
 
 
-def _not_a_figure(text: str, m: re.Match, small_words: bool) -> bool:
-    """Years, days of a month and small counting words ("the two companies") state no figure."""
-    bare = not (m["currency"] or m["percent"] or m["points"] or m["currency_after"])
-    if not bare:
-        return False
-    if small_words:
-        return True
+def _kind(text: str, m: re.Match, value: float, dates: list[tuple[int, int]]) -> str:
+    """ "figure"; "minor" for a bare number below 100 ("the two companies", "iPhone 12"), a
+    figure only as one end of a range ("3 to 5 million"); "skip" for years, days of a month,
+    and the parts of ISO dates and clock times."""
+    if any(a < m.end() and m.start() < b for a, b in dates):
+        return "skip"
+    if m["currency"] or m["percent"] or m["points"] or m["currency_after"]:
+        return "figure"
     digits = m["digits"]
-    if not digits or m["digits_scale"] or m["abbr"]:
-        return False
-    if _YEAR.match(digits):
-        return True
-    day = len(digits) <= 2
-    return day and bool(
-        _MONTH_BEFORE.search(text, 0, m.start()) or _MONTH_AFTER.match(text[m.end() :])
-    )
+    if digits and not (m["digits_scale"] or m["abbr"]):
+        if _YEAR.match(digits):
+            return "skip"
+        month = _MONTH_BEFORE.search(text, 0, m.start()) or _MONTH_AFTER.match(text[m.end() :])
+        if len(digits) <= 2 and month:
+            return "skip"
+    return "minor" if value < 100 else "figure"
 
 
 def _qualifier(text: str, m: re.Match) -> tuple[int, str, str | None, str | None, int]:
     """(qualifier start, qualifier, its words, conflict problem, end after any words after)."""
     start, end, found = m.start(), m.end(), []
     before = _BEFORE.search(text, max(0, m.start() - 40), m.start())
+    if before and before["the"] and before["words"].lower() not in _BEFORE_THE:
+        before = None
     if before:
         start = before.start("words")
         found.append(re.sub(r"\s+", " ", before["words"].lower()))
@@ -251,37 +259,40 @@ def scan(text: str) -> list[Candidate]:
     """Every figure a text states, in order, ranges and unreadable ones with a ``problem``.
 
     ``text`` should be :func:`fold`-ed first when it may hold curly quotes or dashes (offsets
-    are unchanged by folding). Years ("2018"), days ("July 2nd", "4 July") and bare number
-    words below 100 ("the two companies", "one of") are skipped.
+    are unchanged by folding). Years ("2018"), days ("July 2nd", "4 July"), ISO dates, clock
+    times and bare numbers below 100 ("the two companies", "12 months") are skipped.
     """
-    out: list[Candidate] = []
+    dates = [d.span() for d in _DATE_OR_TIME.finditer(text)]
+    out: list[tuple[Candidate, bool]] = []
     for m in _FIGURE.finditer(text):
         try:
-            value, small_words = _amount(m)
+            value = _amount(m)
         except ValueError:
-            out.append(Candidate(m.start(), m.end(), m.start(), m.end(), None, None, None, None,
-                                 f"cannot read the number words {m.group(0).strip()!r}"))  # fmt: skip
+            out.append((Candidate(m.start(), m.end(), m.start(), m.end(), None, None, None, None,
+                                  f"cannot read the number words {m.group(0).strip()!r}"), False))  # fmt: skip
             continue
-        if _not_a_figure(text, m, small_words):
+        kind = _kind(text, m, value, dates)
+        if kind == "skip":
             continue
         qstart, qualifier, qtext, problem, end = _qualifier(text, m)
-        out.append(
-            Candidate(m.start(), m.end(), qstart, end, value, _unit(m), qualifier, qtext, problem)
+        found = Candidate(
+            m.start(), m.end(), qstart, end, value, _unit(m), qualifier, qtext, problem
         )
-    return _join_ranges(text, out)
+        out.append((found, kind == "minor"))
+    return [c for c, minor in _join_ranges(text, out) if not minor]
 
 
-def _join_ranges(text: str, found: list[Candidate]) -> list[Candidate]:
+def _join_ranges(text: str, found: list[tuple[Candidate, bool]]) -> list[tuple[Candidate, bool]]:
     """Two figures linked by '-' or 'to' ("$1-2 billion", "3 to 5 million") are one range."""
-    out: list[Candidate] = []
-    for c in found:
-        prev = out[-1] if out else None
+    out: list[tuple[Candidate, bool]] = []
+    for c, minor in found:
+        prev = out[-1][0] if out else None
         if prev and _RANGE_LINK.match(text[prev.phrase_end : c.phrase_start]):
             lead = text[max(0, prev.phrase_start - 6) : prev.phrase_start].lower()
-            if not lead.rstrip().endswith("from"):
+            if not lead.rstrip().endswith("from") and not (minor and out[-1][1]):
                 shown = text[prev.start : c.end]
-                out[-1] = Candidate(prev.start, c.end, prev.phrase_start, c.phrase_end, None, None,
-                                    None, None, f"a range ({shown!r}), not one figure")  # fmt: skip
+                out[-1] = (Candidate(prev.start, c.end, prev.phrase_start, c.phrase_end, None, None,
+                                     None, None, f"a range ({shown!r}), not one figure"), False)  # fmt: skip
                 continue
-        out.append(c)
+        out.append((c, minor))
     return out

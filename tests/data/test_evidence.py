@@ -117,8 +117,14 @@ def test_word_order_of_qualifiers():
     assert read_figure("$2 billion or less").qualifier == "at_most"
     # A qualifier must touch the figure.
     assert read_figure("revenue more than doubled to $2 billion").qualifier == "exact"
-    # "the" may stand between.
+    # "the" may stand between a verb of passing and the figure, not a preposition.
     assert read_figure("surpassed the 3 billion downloads mark").qualifier == "at_least"
+    assert read_figure("under the $4 billion deal").qualifier == "exact"
+    assert read_figure("questions about the $4 billion IPO").qualifier == "exact"
+    # A qualifier is a word of its own.
+    assert read_figure("turnover $5 million").qualifier == "exact"
+    assert read_figure("moreover 5 million users").qualifier == "exact"
+    assert read_figure("handsome 5 million users").qualifier == "exact"
 
 
 def test_conflicting_qualifiers_are_refused():
@@ -145,6 +151,10 @@ def test_plus_between_two_figures_is_not_a_qualifier():
         "the two major companies",
         "one of the largest",
         "hundreds of millions of users",
+        "the iPhone 12 sold 24/7",
+        "COVID-19 hit 5G rollouts in Q2",
+        "shares rose 3.5x on 2021-07-02 at 10:30",
+        "a 10-K filing for the 1990s",
         "",
     ],
 )
@@ -186,6 +196,14 @@ def test_a_date_beside_a_figure_is_not_a_second_figure():
 def test_ranges_are_refused(phrase):
     with pytest.raises(EvidenceError, match="a range"):
         read_figure(phrase)
+
+
+def test_small_numbers_count_with_a_unit_or_a_scale():
+    assert read_figure("a 5% stake").value == 5
+    assert read_figure("priced at $14").value == 14
+    assert read_figure("5 million users").value == 5e6
+    assert read_figure("150 employees").value == 150
+    assert read_figure("12 months after raising $50 million").value == 50e6
 
 
 def test_from_to_is_two_figures_not_a_range():
@@ -352,9 +370,11 @@ def test_each_qualifier_word_before_a_figure(words, qualifier):
 @given(st.integers(min_value=0, max_value=10**12))
 def test_digits_with_separators_read_back(n):
     text = f"{n:,} users"
-    if n in range(1800, 2100):  # a bare year is not a figure
-        return
-    assert read_figure(text).value == n
+    if n < 100 or n in range(1800, 2100):  # small counts and bare years are not figures
+        with pytest.raises(EvidenceError, match="no figure"):
+            read_figure(text)
+    else:
+        assert read_figure(text).value == n
 
 
 @given(
