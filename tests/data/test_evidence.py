@@ -182,6 +182,12 @@ def test_two_figures_of_one_unit_are_refused_even_with_a_unit():
         read_figure("priced at $14 per share to raise $4.4 billion", unit="USD")
 
 
+def test_a_year_is_not_a_figure_but_a_separated_number_is():
+    with pytest.raises(EvidenceError, match="no figure"):
+        read_figure("in 1999 users")
+    assert read_figure("1,999 users").value == 1999
+
+
 def test_a_date_beside_a_figure_is_not_a_second_figure():
     got = read_figure(
         "initially raised capital in 2018, achieving a valuation exceeding $1 billion"
@@ -196,6 +202,26 @@ def test_a_date_beside_a_figure_is_not_a_second_figure():
 def test_ranges_are_refused(phrase):
     with pytest.raises(EvidenceError, match="a range"):
         read_figure(phrase)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "value"),
+    [
+        ("ten thousand employees", 10_000),
+        ("one hundred and twenty thousand drivers", 120_000),
+        ("nine hundred ninety nine thousand users", 999_000),
+        ("One Million users", 1_000_000),
+        ("a billion downloads", 1_000_000_000),
+        ("twenty percent", 20),
+    ],
+)
+def test_number_words(phrase, value):
+    assert read_figure(phrase).value == value
+
+
+def test_number_words_text2num_refuses_are_named():
+    with pytest.raises(EvidenceError, match="cannot read the number words 'one two million'"):
+        read_figure("one two million users")
 
 
 def test_small_numbers_count_with_a_unit_or_a_scale():
@@ -370,7 +396,7 @@ def test_each_qualifier_word_before_a_figure(words, qualifier):
 @given(st.integers(min_value=0, max_value=10**12))
 def test_digits_with_separators_read_back(n):
     text = f"{n:,} users"
-    if n < 100 or n in range(1800, 2100):  # small counts and bare years are not figures
+    if n < 100:  # small bare counts are not figures; "1,800" is one, "1800" a year
         with pytest.raises(EvidenceError, match="no figure"):
             read_figure(text)
     else:
