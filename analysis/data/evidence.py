@@ -156,10 +156,10 @@ def read_figure(phrase: str, unit: str | None = None) -> Reading:
         which = "no figure" if unit is None else f"no figure in {unit}"
         raise EvidenceError(f"evidence {phrase!r} states {which}")
     if len(found) > 1:
-        listed = "; ".join(f"{text[c.start : c.end]!r} = {_reading(text, c)}" for c in found)
+        listed = "; ".join(f"{phrase[c.start : c.end]!r} = {_reading(phrase, c)}" for c in found)
         hint = "shorten it" if unit else "shorten it or pass unit= to pick one"
         raise EvidenceError(f"evidence {phrase!r} states {len(found)} figures ({listed}); {hint}")
-    return _reading(text, found[0])
+    return _reading(phrase, found[0])
 
 
 def check(reading: Reading, value: float, qualifier: str, unit: str | None = None) -> str | None:
@@ -261,7 +261,7 @@ def find_figures(text: str) -> list[Found]:
     for c in scan(folded):
         line, column = _line_column(text, c.phrase_start)
         phrase = re.sub(r"\s+", " ", text[c.phrase_start : c.phrase_end])
-        reading = None if c.problem else _reading(folded, c)
+        reading = None if c.problem else _reading(text, c)
         found.append(
             Found(
                 line,

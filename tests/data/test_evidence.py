@@ -108,7 +108,8 @@ def test_reading_gives_the_number_text_and_qualifier_words():
 def test_curly_quotes_and_dashes_do_not_change_spans():
     phrase = "Didi app – utilized by almost 500 million users – “annually”"
     got = read_figure(phrase)
-    assert phrase[slice(*got.span)] == "500 million"
+    assert phrase[slice(*got.span)] == got.number_text == "500 million"
+    assert read_figure("a 20%–owned unit").number_text == "20%"
 
 
 def test_word_order_of_qualifiers():
@@ -428,3 +429,25 @@ def test_occurs_in_finds_an_inserted_phrase(before, after):
     text = head + "exceeding $2.5 billion" + "".join(after)
     line, column = occurs_in("Exceeding  $2.5\nbillion", text)
     assert text.splitlines(keepends=True)[line - 1][column - 1 :].lower().startswith("exceeding")
+
+
+@pytest.mark.parametrize(
+    ("phrase", "where"),
+    [
+        ("utilized by almost 500 million users annually", (18, 346)),
+        ("exceeding $2.5 billion in consumer spending", (27, 443)),
+        ("surpassed 3 billion downloads", (27, 93)),
+        ("$4 billion IPO", (18, 126)),
+        ("now holding 17.2% of the company", (28, 119)),
+        ("an investment, totaling $400 million", None),  # the article says "This investment"
+        ("This investment, totaling $400 million", (28, 153)),
+        ("a valuation exceeding $1 billion", (29, 417)),
+        ("supports a user base of three million", (29, 328)),
+        ("$460 million in funding", (29, 259)),
+        ("a user base exceeding one million individuals", (22, 254)),
+        ("TechCrunch's China Roundup", (4, 12)),  # a curly apostrophe in the article
+        ("bolstered its stake to 17.2%", None),  # a paraphrase, not the article's words
+    ],
+)
+def test_seed_evidence_occurs_in_the_local_copy(phrase, where):
+    assert occurs_in(phrase, _seed_path().read_text(encoding="utf-8")) == where
