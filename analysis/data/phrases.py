@@ -46,6 +46,11 @@ QUALIFIER_WORDS: dict[str, str] = {
     "above": "at_least",
     "upwards of": "at_least",
     "north of": "at_least",
+    "in excess of": "at_least",
+    "greater than": "at_least",
+    "topped": "at_least",
+    "tops": "at_least",
+    "topping": "at_least",
     # at_most: the true figure is the value or less
     "up to": "at_most",
     "as much as": "at_most",
@@ -117,7 +122,7 @@ _FIGURE = re.compile(
         (?P<half>half\s+an?)\s+(?P<half_scale>{_SCALE})
       | (?P<and_half>{_DIGITS}|{_WORDS})\s+and\s+a\s+half\s+(?P<and_half_scale>{_SCALE})
       | an?\s+(?P<article>(?:hundred\b|{_SCALE})(?:\s+{_SCALE})*)
-      | (?P<digits>{_DIGITS})(?:\s*(?P<digits_scale>{_SCALE})|(?P<abbr>{_ABBR})\b)?
+      | (?P<digits>{_DIGITS})(?:(?:\s*|-)(?P<digits_scale>{_SCALE})|(?P<abbr>{_ABBR})\b)?
       | (?P<words>{_WORDS})
     )
     (?![\w]|[.,]\d)
@@ -132,7 +137,10 @@ _BEFORE = re.compile(
 )
 # Only verbs of passing a mark may take "the" ("surpassed the 3 billion mark"); prepositions may
 # not ("under the $4 billion deal", "about the $4 billion IPO" state the figure exactly).
-_BEFORE_THE = {"exceeding", "exceeds", "exceeded", "surpassed", "surpassing", "surpasses"}
+_BEFORE_THE = {
+    *("exceeding", "exceeds", "exceeded", "surpassed", "surpassing", "surpasses"),
+    *("topped", "tops", "topping"),
+}
 _AFTER = re.compile(
     rf"^(?:(?P<glued>\+|-plus\b)|(?:\s+[a-z][\w-]*){{0,2}}?\s+(?P<words>{_alternatives(k for k in QUALIFIER_AFTER if k[0] not in '+-')})\b)",
     re.I,

@@ -60,6 +60,12 @@ REAL_PHRASES = [
     ("a funding round of $2 billion or more", 2 * B, "USD", "at_least"),
     ("the company raised USD 300 million", 300 * M, "USD", "exact"),
     ("a $500m investment", 500 * M, "USD", "exact"),
+    ("a $4-billion IPO", 4 * B, "USD", "exact"),
+    ("1.6 billion U.S. dollars", 1.6 * B, "USD", "exact"),
+    ("US$ 1.6bn", 1.6 * B, "USD", "exact"),
+    ("Rmb5bn in loans", 5 * B, "CNY", "exact"),
+    ("a $4 billion-plus deal", 4 * B, "USD", "at_least"),
+    ("an app priced at $0.99", 0.99, "USD", "exact"),
     # downloads and users
     ("more than 1 billion monthly active users", 1 * B, "count", "at_least"),
     ("some 377 million annual active users", 377 * M, "count", "approximate"),
@@ -81,6 +87,9 @@ REAL_PHRASES = [
     ("a hundred million users", 100 * M, "count", "exact"),
     ("1,000,000 users", 1 * M, "count", "exact"),
     ("with 1.3bn users", 1.3 * B, "count", "exact"),
+    ("topped 100 million users", 100 * M, "count", "at_least"),
+    ("in excess of 10,000 drivers", 10_000, "count", "at_least"),
+    ("a 3-million-user milestone", 3 * M, "count", "exact"),
     # stakes
     ("a 20% stake", 20, "percent", "exact"),
     ("a stake of about 5 percent", 5, "percent", "approximate"),
