@@ -45,9 +45,11 @@ Edge cases, decided:
   500 million" as approximately 500 million (a figure just under a round one).
 * A qualifier must touch the figure: "more than doubled to $2 billion" reads exact $2 billion.
 * Qualifier words before and after that disagree ("about $2 billion or more") are refused.
-* Years ("2018") and days of a month ("July 2", "4 July"; "2nd" is never a number) are not
-  figures; nor are bare number words below 100 without unit ("the two companies", "one of");
-  "three million", "twenty percent", "$5" are.
+* Not figures: years ("2018"; "1,800" with a separator is a count), days of a month ("July 2",
+  "4 July"; "2nd" is never a number), ISO dates and clock times ("2021-07-02", "10:30"), and
+  bare numbers below 100 with no unit or scale, in digits or words ("the two companies", "one
+  of", "12 months", "iPhone 12", "24/7"), unless they end a range ("3 to 5 million").
+  "three million", "twenty percent", "$5", "150 employees" are figures. "¥" reads as yuan.
 * Two figures joined by "-" or "to" ("$1-2 billion", "3 to 5 million") are a range, which no
   single value holds: :func:`read_figure` refuses it; "from 1 million to 2 million" is two figures.
 * A phrase with two figures ("$400 million ... 17.2%") is refused unless ``unit=`` picks one.
