@@ -6,6 +6,9 @@ folder); 3 another build holds the site's lock (``--no-wait``); 130 (SIGINT, Ctr
 (SIGTERM) the build was interrupted: running reports were stopped and the site keeps its
 previous reports. Logs and progress go to stderr (a progress bar on a terminal, plain lines
 otherwise); results go to stdout.
+
+Each command parses its options and calls the library (:mod:`analysis.reports.build` with a
+:class:`~analysis.reports.options.BuildOptions`, whose defaults the options show).
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analysis import paths
+from analysis.errors import RoundupError
+from analysis.reports.options import MB, BuildOptions
 
 if TYPE_CHECKING:
-    from analysis.reports.site import BuildEvent
+    from analysis.reports.build import BuildEvent, BuildSummary
+    from analysis.reports.plan import Report
 
 app = typer.Typer(
     name="roundup",
@@ -40,6 +46,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+_DEFAULTS = BuildOptions()
 
 
 class ExecutorKind(StrEnum):
@@ -47,6 +54,9 @@ class ExecutorKind(StrEnum):
 
     local = "local"
     dask = "dask"
+
+
+_DEFAULT_EXECUTOR = ExecutorKind(_DEFAULTS.executor)
 
 
 def _out() -> Console:
@@ -63,22 +73,35 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
-@contextlib.contextmanager
-def _data_dir(data: Path | None) -> Iterator[Path]:
-    """Use ``data`` as ``ROUNDUP_DATA_DIR`` inside the block (restored after); yield the folder.
+def _data_folder(data: Path | None) -> Path | None:
+    """The ``--data`` folder, resolved (None when not given).
 
-    Raises typer.Exit(2) when ``data`` has no ``datapackage.json``.
+    Raises typer.Exit(2) when it has no ``datapackage.json``.
     """
     if data is None:
-        yield paths.data_dir()
-        return
+        return None
     folder = data.expanduser().resolve()
     if not (folder / "datapackage.json").is_file():
         raise _fail(f"no datapackage.json in {folder}")
+    return folder
+
+
+@contextlib.contextmanager
+def _plan_data(folder: Path | None) -> Iterator[None]:
+    """Expand the plan's company grids from ``folder`` (when given) inside the block.
+
+    :func:`analysis.reports.plan.load_plan` reads the companies from
+    :func:`analysis.paths.data_dir` (``ROUNDUP_DATA_DIR``) and takes no data folder, so this is
+    the one place the command line sets the variable, around planning only (restored after).
+    Builds, jobs and kernels get the folder explicitly.
+    """
+    if folder is None:
+        yield
+        return
     saved = os.environ.get("ROUNDUP_DATA_DIR")
     os.environ["ROUNDUP_DATA_DIR"] = str(folder)
     try:
-        yield folder
+        yield
     finally:
         if saved is None:
             os.environ.pop("ROUNDUP_DATA_DIR", None)
@@ -175,88 +198,76 @@ class _Progress:
             self.bar.advance(self.task)
 
 
-@app.command()
-def build(
-    reports: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Reports to build (names or patterns like 'company-*'; default: all). "
-            "A notebook name (e.g. 02-company-profile) runs it ad hoc.",
-            show_default=False,
-        ),
-    ] = None,
-    plan: Annotated[
-        Path | None, typer.Option(help="Plan file (default: reports/plan.toml)")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Site folder (default: reports/site or $ROUNDUP_SITE_DIR)")
-    ] = None,
-    jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Parallel reports (default: CPUs)")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Rerun unchanged reports too.")] = False,
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param",
-            "-p",
-            help="NAME=VALUE (JSON if it parses), with one notebook name: run it ad hoc.",
-        ),
-    ] = None,
-    executor: Annotated[
-        ExecutorKind, typer.Option(case_sensitive=False, help="Where reports run.")
-    ] = ExecutorKind.local,
-    scheduler: Annotated[
-        str | None, typer.Option(help="dask scheduler address (default: a local cluster)")
-    ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for another build's lock, or exit 3.")
-    ] = True,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a JSON summary to stdout.")
-    ] = False,
-    data: Annotated[
-        Path | None, typer.Option(help="Data folder for the build and its kernels.")
-    ] = None,
-    timeout: Annotated[int, typer.Option(min=1, help="Per-cell timeout in seconds.")] = 600,
-    report_timeout: Annotated[
-        float,
-        typer.Option(
-            "--report-timeout",
-            min=1,
-            metavar="SECONDS",
-            help="Wall-clock limit of one report (all its cells); then it is stopped and failed.",
-        ),
-    ] = 1800,
-    max_output: Annotated[
-        float,
-        typer.Option(
-            "--max-output",
-            min=0.001,
-            metavar="MB",
-            help="Limit of one report's kept output; past it the kernel is stopped and the "
-            "report failed.",
-        ),
-    ] = 10,
-    keep: Annotated[
-        int,
-        typer.Option(
-            "--keep", min=1, metavar="N", help="Runs kept per report under <report>/runs/."
-        ),
-    ] = 5,
-    kernel: Annotated[
-        str,
-        typer.Option(
-            help="'fork': a fresh kernel per report, forked from a server that has already "
-            "imported pandas, matplotlib and analysis (fast); or a kernelspec name (python3)."
-        ),
-    ] = "fork",
-) -> None:
-    """Run the reports that changed and publish them with an index."""
-    from analysis.reports import plan as planning
-    from analysis.reports import site
+# --------------------------------------------------------------------------- build options
 
-    reports = reports or []
+_Reports = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Reports to build (names or patterns like 'company-*'; default: all). "
+        "A notebook name (e.g. 02-company-profile) runs it ad hoc.",
+        show_default=False,
+    ),
+]
+_Plan = Annotated[Path | None, typer.Option(help="Plan file (default: reports/plan.toml)")]
+_Out = Annotated[
+    Path | None, typer.Option(help="Site folder (default: reports/site or $ROUNDUP_SITE_DIR)")
+]
+_Jobs = Annotated[
+    int | None, typer.Option("--jobs", "-j", min=1, help="Parallel reports (default: CPUs)")
+]
+_Force = Annotated[bool, typer.Option("--force", help="Rerun unchanged reports too.")]
+_Params = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        help="NAME=VALUE (JSON if it parses), with one notebook name: run it ad hoc.",
+    ),
+]
+_Executor = Annotated[ExecutorKind, typer.Option(case_sensitive=False, help="Where reports run.")]
+_Scheduler = Annotated[
+    str | None, typer.Option(help="dask scheduler address (default: a local cluster)")
+]
+_Wait = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait for another build's lock, or exit 3.")
+]
+_Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.")]
+_Data = Annotated[Path | None, typer.Option(help="Data folder for the build and its kernels.")]
+_Timeout = Annotated[int, typer.Option(min=1, help="Per-cell timeout in seconds.")]
+_ReportTimeout = Annotated[
+    float,
+    typer.Option(
+        "--report-timeout",
+        min=1,
+        metavar="SECONDS",
+        help="Wall-clock limit of one report (all its cells); then it is stopped and failed.",
+    ),
+]
+_MaxOutput = Annotated[
+    float,
+    typer.Option(
+        "--max-output",
+        min=0.001,
+        metavar="MB",
+        help="Limit of one report's kept output; past it the kernel is stopped and the "
+        "report failed.",
+    ),
+]
+_Keep = Annotated[
+    int,
+    typer.Option("--keep", min=1, metavar="N", help="Runs kept per report under <report>/runs/."),
+]
+_Kernel = Annotated[
+    str,
+    typer.Option(
+        help="'fork': a fresh kernel per report, forked from a server that has already "
+        "imported pandas, matplotlib and analysis (fast); or a kernelspec name (python3)."
+    ),
+]
+
+
+def _check_executor(executor: ExecutorKind, scheduler: str | None) -> None:
+    """Exit 2 for a scheduler without dask, or the dask executor without dask installed."""
     if scheduler and executor is not ExecutorKind.dask:
         raise _fail("--scheduler needs --executor dask")
     if executor is ExecutorKind.dask:
@@ -264,63 +275,69 @@ def build(
             import dask.distributed  # noqa: F401
         except ImportError:
             raise _fail("the dask executor needs: pip install 'china-tech-roundup[dask]'") from None
-    params = parse_params(param or [])
-    with _data_dir(data) as data_dir:
-        try:
-            if params:
-                if len(reports) != 1:
-                    raise _fail("-p needs exactly one notebook name (e.g. 02-company-profile)")
-                notebook = planning.resolve_notebook(reports[0])
-                if notebook is None:
-                    raise _fail(f"-p runs one notebook ad hoc; no notebook named {reports[0]!r}")
-                selected = [planning.adhoc_report(notebook, _as_declared(notebook, params, param))]
-            else:
-                selected = planning.select(planning.load_plan(plan), reports)
-            with _Progress() as progress:
-                summary = site.build(
-                    selected,
-                    out_dir=out,
-                    jobs=jobs,
-                    force=force,
-                    executor=executor.value,
-                    scheduler=scheduler,
-                    wait=wait,
-                    timeout=timeout,
-                    data_dir=data_dir,
-                    on_event=progress,
-                    report_timeout=report_timeout,
-                    max_output=int(max_output * 1024 * 1024),
-                    keep=keep,
-                    kernel=kernel,
-                )
-        except KeyboardInterrupt as exc:  # site.BuildInterrupted: SIGINT or SIGTERM
-            signum = getattr(exc, "signum", signal.SIGINT)
-            raise _fail(
-                f"interrupted ({signal.Signals(signum).name}): running reports were stopped; "
-                "nothing half-done was published and the site keeps its previous reports",
-                128 + signum,
-            ) from None
-        except planning.PlanError as exc:
-            # a plan grid over the companies cannot expand from a broken package: say why
-            from analysis import datasets
 
-            try:
-                problems = datasets.validate(data_dir)
-            except FileNotFoundError:
-                problems = []
-            if problems:
-                raise _invalid_data(problems, data_dir) from None
-            raise _fail(str(exc)) from None
-        except site.InvalidData as exc:
-            raise _invalid_data(exc.problems, exc.data_dir) from None
-        except FileNotFoundError as exc:  # no datapackage.json
-            raise _fail(str(exc)) from None
-        except site.SiteLocked as exc:
-            raise _fail(f"{exc}; not building (--no-wait)", EXIT_LOCKED) from None
-        except (ValueError, OSError, TimeoutError) as exc:  # names, out dir, dask scheduler
-            raise _fail(f"cannot build: {exc}") from None
 
-    counts = summary.counts()
+def _select(
+    names: list[str], plan: Path | None, items: list[str] | None, data: Path | None
+) -> list[Report]:
+    """The reports to build: ``names`` of the plan (all when empty), or with ``-p`` items one
+    notebook run ad hoc. Raises PlanError, or typer.Exit(2) for a misused ``-p``."""
+    from analysis.reports import plan as planning
+
+    params = parse_params(items or [])
+    if not params:
+        with _plan_data(data):
+            return planning.select(planning.load_plan(plan), names)
+    if len(names) != 1:
+        raise _fail("-p needs exactly one notebook name (e.g. 02-company-profile)")
+    notebook = planning.resolve_notebook(names[0])
+    if notebook is None:
+        raise _fail(f"-p runs one notebook ad hoc; no notebook named {names[0]!r}")
+    return [planning.adhoc_report(notebook, _as_declared(notebook, params, items))]
+
+
+@contextlib.contextmanager
+def _build_errors(data: Path | None) -> Iterator[None]:
+    """Turn what a build raises into the command's exit code (see the module docstring)."""
+    from analysis.reports import build as building
+    from analysis.reports import plan as planning
+
+    try:
+        yield
+    except KeyboardInterrupt as exc:  # build.BuildInterrupted: SIGINT or SIGTERM
+        signum = getattr(exc, "signum", signal.SIGINT)
+        raise _fail(
+            f"interrupted ({signal.Signals(signum).name}): running reports were stopped; "
+            "nothing half-done was published and the site keeps its previous reports",
+            128 + signum,
+        ) from None
+    except planning.PlanError as exc:
+        raise _plan_failure(exc, data or paths.data_dir()) from None
+    except building.InvalidData as exc:
+        raise _invalid_data(exc.problems, exc.data_dir) from None
+    except FileNotFoundError as exc:  # no datapackage.json
+        raise _fail(str(exc)) from None
+    except building.SiteLocked as exc:
+        raise _fail(f"{exc}; not building (--no-wait)", EXIT_LOCKED) from None
+    except (RoundupError, OSError) as exc:  # names, options, out dir, dask scheduler
+        raise _fail(f"cannot build: {exc}") from None
+
+
+def _plan_failure(exc: Exception, data_dir: Path) -> typer.Exit:
+    """A plan grid over the companies cannot expand from a broken package: say why."""
+    from analysis import datasets
+
+    try:
+        problems = datasets.validate(data_dir)
+    except FileNotFoundError:
+        problems = []
+    if problems:
+        return _invalid_data(problems, data_dir)
+    return _fail(str(exc))
+
+
+def _print_summary(summary: BuildSummary, as_json: bool) -> None:
+    """The build's reports to stdout (a table, or JSON), and its counts to stderr."""
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -335,26 +352,70 @@ def build(
                 escape(entry["href"]),
             )
         _out().print(table)
+    counts = summary.counts()
     _err().print(
         f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped: "
         f"{escape(str(summary.out_dir / 'index.html'))}"
     )
+
+
+@app.command()
+def build(
+    reports: _Reports = None,
+    plan: _Plan = None,
+    out: _Out = None,
+    jobs: _Jobs = _DEFAULTS.jobs,
+    force: _Force = _DEFAULTS.force,
+    param: _Params = None,
+    executor: _Executor = _DEFAULT_EXECUTOR,
+    scheduler: _Scheduler = _DEFAULTS.scheduler,
+    wait: _Wait = _DEFAULTS.wait,
+    as_json: _Json = False,
+    data: _Data = None,
+    timeout: _Timeout = _DEFAULTS.timeout,
+    report_timeout: _ReportTimeout = _DEFAULTS.report_timeout,
+    max_output: _MaxOutput = _DEFAULTS.max_output // MB,
+    keep: _Keep = _DEFAULTS.keep,
+    kernel: _Kernel = _DEFAULTS.kernel,
+) -> None:
+    """Run the reports that changed and publish them with an index."""
+    from analysis.reports import build as building
+
+    _check_executor(executor, scheduler)
+    data_dir = _data_folder(data)
+    options = BuildOptions(
+        out_dir=out,
+        data_dir=data_dir,
+        jobs=jobs,
+        force=force,
+        executor=executor.value,
+        scheduler=scheduler,
+        wait=wait,
+        timeout=timeout,
+        report_timeout=report_timeout,
+        max_output=int(max_output * MB),
+        keep=keep,
+        kernel=kernel,
+    )
+    with _build_errors(data_dir):
+        selected = _select(reports or [], plan, param, data_dir)
+        with _Progress() as progress:
+            summary = building.build(selected, options=options, on_event=progress)
+    _print_summary(summary, as_json)
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("list")
 def list_reports(
-    plan: Annotated[
-        Path | None, typer.Option(help="Plan file (default: reports/plan.toml)")
-    ] = None,
+    plan: _Plan = None,
     data: Annotated[Path | None, typer.Option(help="Data folder (for company grids).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
     """List the expanded plan: one line per report."""
     from analysis.reports import plan as planning
 
-    with _data_dir(data):
+    with _plan_data(_data_folder(data)):
         try:
             reports = planning.load_plan(plan)
         except planning.PlanError as exc:
@@ -429,12 +490,12 @@ def list_datasets(
 
     from analysis import datasets
 
-    with _data_dir(data) as folder:
-        try:
-            catalog = datasets.catalog(folder)
-            dictionary = datasets.dictionary(folder)
-        except FileNotFoundError as exc:
-            raise _fail(str(exc)) from None
+    folder = _data_folder(data) or paths.data_dir()
+    try:
+        catalog = datasets.catalog(folder)
+        dictionary = datasets.dictionary(folder)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
     console = _out()
     table = Table("dataset", "title", "rows", "description", title=f"datasets in {folder}")
     for row in catalog.itertuples(index=False):
