@@ -17,24 +17,19 @@ import contextlib
 import json
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from analysis import paths
+from analysis import cli_output, paths
 from analysis.errors import RoundupError
 from analysis.reports.options import MB, BuildOptions
 
 if TYPE_CHECKING:
-    from analysis.reports.build import BuildEvent, BuildSummary
     from analysis.reports.plan import Report
 
 app = typer.Typer(
@@ -59,17 +54,9 @@ class ExecutorKind(StrEnum):
 _DEFAULT_EXECUTOR = ExecutorKind(_DEFAULTS.executor)
 
 
-def _out() -> Console:
-    return Console(highlight=False)
-
-
-def _err() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``message`` to stderr and return the Exit to raise."""
-    _err().print(f"[bold red]error:[/] {escape(message)}")
+    cli_output.err().print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -140,62 +127,6 @@ def parse_params(items: list[str]) -> dict[str, Any]:
         except ValueError:
             params[name.strip()] = raw
     return params
-
-
-def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in params.items()) or "-"
-
-
-class _Progress:
-    """Build progress on stderr: a rich bar on a terminal, one plain line per report otherwise."""
-
-    def __init__(self) -> None:
-        self.console = _err()
-        self.bar: Progress | None = None
-        self.task: Any = None
-        self.done = 0
-        self.total = 0
-
-    def __enter__(self) -> _Progress:
-        if sys.stderr.isatty():
-            self.bar = Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def __call__(self, event: BuildEvent) -> None:
-        entry = event.entry
-        if event.kind == "planned":
-            self.total = event.total
-            if self.bar is not None:
-                self.task = self.bar.add_task("building reports", total=event.total)
-            else:
-                self.console.print(f"running {event.total} report(s)")
-            return
-        if event.kind == "skipped":
-            self.console.print(f"{escape(entry['name'])}: unchanged, skipped")
-            return
-        self.done += 1
-        status = entry["status"]
-        style = "green" if status == "ok" else "bold red"
-        error = entry.get("error") or {}
-        detail = f" ({error.get('type')}: {error.get('message')})" if error else ""
-        self.console.print(
-            f"[{self.done}/{self.total}] {escape(entry['name'])}: [{style}]{status}[/]"
-            f" in {entry['duration_s']:.1f} s{escape(detail)}"
-        )
-        if self.bar is not None:
-            self.bar.advance(self.task)
 
 
 # --------------------------------------------------------------------------- build options
@@ -336,29 +267,6 @@ def _plan_failure(exc: Exception, data_dir: Path) -> typer.Exit:
     return _fail(str(exc))
 
 
-def _print_summary(summary: BuildSummary, as_json: bool) -> None:
-    """The build's reports to stdout (a table, or JSON), and its counts to stderr."""
-    if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        table = Table("report", "status", "duration", title="roundup build")
-        table.add_column("page", overflow="fold")
-        for entry in summary.entries:
-            style = {"ok": "green", "failed": "bold red"}.get(entry["status"], "dim")
-            table.add_row(
-                escape(entry["name"]),
-                f"[{style}]{entry['status']}[/]",
-                f"{entry['duration_s']:.1f} s",
-                escape(entry["href"]),
-            )
-        _out().print(table)
-    counts = summary.counts()
-    _err().print(
-        f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped: "
-        f"{escape(str(summary.out_dir / 'index.html'))}"
-    )
-
-
 @app.command()
 def build(
     reports: _Reports = None,
@@ -399,9 +307,9 @@ def build(
     )
     with _build_errors(data_dir):
         selected = _select(reports or [], plan, param, data_dir)
-        with _Progress() as progress:
+        with cli_output.Progress() as progress:
             summary = building.build(selected, options=options, on_event=progress)
-    _print_summary(summary, as_json)
+    cli_output.print_summary(summary, as_json)
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -420,39 +328,11 @@ def list_reports(
             reports = planning.load_plan(plan)
         except planning.PlanError as exc:
             raise _fail(str(exc)) from None
-    if as_json:
-        rows = [
-            {"name": r.name, "notebook": r.notebook_label, "parameters": r.parameters}
-            for r in reports
-        ]
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    table = Table("report", "notebook", "parameters", title=f"{len(reports)} report(s)")
-    for r in reports:
-        table.add_row(escape(r.name), escape(r.notebook_label), escape(_params_text(r.parameters)))
-    _out().print(table)
-
-
-def _print_problems(problems: list, folder: Path, console: Console) -> None:
-    """Every problem of a data package, one table per file: line, column, value, rule."""
-    by_file: dict[str, list] = {}
-    for problem in problems:
-        by_file.setdefault(problem.file, []).append(problem)
-    for file, found in by_file.items():
-        table = Table("line", "column", "value", "rule", title=f"{file}: {len(found)} problem(s)")
-        for p in found:
-            table.add_row(
-                "" if p.line is None else str(p.line),
-                escape(p.column or ""),
-                escape("" if p.value is None else repr(p.value)),
-                escape(p.rule),
-            )
-        console.print(table)
-    _err().print(f"[bold red]{len(problems)} problem(s)[/] in {len(by_file)} file(s) of {folder}")
+    cli_output.print_plan(reports, as_json)
 
 
 def _invalid_data(problems: list, data_dir: Path) -> typer.Exit:
-    _print_problems(problems, data_dir, _err())
+    cli_output.print_problems(problems, data_dir, cli_output.err())
     return _fail("the data package is invalid: nothing was built or published")
 
 
@@ -474,9 +354,9 @@ def validate(
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
     if not problems:
-        _out().print(f"[green]valid:[/] {escape(str(folder))}")
+        cli_output.out().print(f"[green]valid:[/] {escape(str(folder))}")
         return
-    _print_problems(problems, folder, _out())
+    cli_output.print_problems(problems, folder, cli_output.out())
     raise typer.Exit(EXIT_FAILED)
 
 
@@ -486,7 +366,6 @@ def list_datasets(
 ) -> None:
     """The data dictionary: every dataset (rows, sources) and its fields (type, unit, constraints,
     keys), from ``analysis.datasets.dictionary``."""
-    import pandas as pd
 
     from analysis import datasets
 
@@ -496,31 +375,7 @@ def list_datasets(
         dictionary = datasets.dictionary(folder)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    console = _out()
-    table = Table("dataset", "title", "rows", "description", title=f"datasets in {folder}")
-    for row in catalog.itertuples(index=False):
-        rows = "invalid" if pd.isna(row.rows) else str(row.rows)
-        table.add_row(escape(row.name), escape(row.title), rows, escape(row.description))
-    console.print(table)
-    for name, fields in dictionary.groupby("dataset", sort=False):
-        sources = fields["sources"].iloc[0] or "–"
-        out = Table(
-            "field",
-            "type",
-            "unit",
-            "constraints",
-            "key",
-            title=f"{escape(str(name))} — sources: {escape(str(sources))}",
-        )
-        for f in fields.itertuples(index=False):
-            out.add_row(
-                escape(f.field),
-                escape(f.type),
-                escape(f.unit),
-                escape(f.constraints),
-                escape(f.key),
-            )
-        console.print(out)
+    cli_output.print_datasets(catalog, dictionary, folder)
 
 
 if __name__ == "__main__":
