@@ -37,7 +37,7 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine
+from papermill.engines import NBClientEngine, papermill_engines
 
 from analysis.errors import RoundupError
 
@@ -290,3 +290,8 @@ class RoundupEngine(NBClientEngine):
             return client.execute(env=dict(kernel_env))
         finally:
             _LIVE_CLIENTS.discard(client)
+
+
+# papermill registers the engine from its entry point (pyproject.toml); registering it here too
+# keeps an environment installed before the entry point existed working (same class, same name).
+papermill_engines.register(ENGINE_NAME, RoundupEngine)

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from analysis import paths
+from analysis.errors import RoundupError
 from analysis.reports.record import RunRecord
 
 __all__ = [
+    "NotebookError",
     "input_hashes",
     "last_good",
     "notebook_hash",
@@ -27,6 +29,10 @@ __all__ = [
     "tree_hash",
     "unchanged",
 ]
+
+
+class NotebookError(RoundupError, ValueError):
+    """A notebook file is not a Jupyter notebook (not JSON, or no list of cells)."""
 
 
 def _sha256(*chunks: bytes) -> str:
@@ -54,12 +60,16 @@ def tree_hash(root: Path) -> str:
 def read_notebook_json(notebook: Path) -> dict[str, Any]:
     """A notebook file as plain JSON (no nbformat: its import costs about a second).
 
-    Raises ``OSError`` if it cannot be read and ``ValueError`` if it is not a notebook.
+    Raises ``OSError`` if it cannot be read and :class:`NotebookError` (a ``ValueError``) if it
+    is not a notebook.
     """
     with open(notebook, encoding="utf-8") as fh:
-        nb = json.load(fh)
+        try:
+            nb = json.load(fh)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise NotebookError(str(exc)) from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise ValueError(f"{notebook} is not a Jupyter notebook (no list of cells)")
+        raise NotebookError(f"{notebook} is not a Jupyter notebook (no list of cells)")
     return nb
 
 
@@ -103,7 +113,7 @@ def last_good(report_dir: Path) -> RunRecord | None:
     """The record of the run ``<report>/index.html`` shows (its last good run), or None."""
     if not (report_dir / "index.html").is_file():
         return None
-    return RunRecord.read(report_dir / "run.json")
+    return RunRecord.read(report_dir)
 
 
 def unchanged(report_dir: Path, inputs: Mapping[str, str]) -> RunRecord | None:

@@ -128,7 +128,8 @@ def _adopt_legacy(report_dir: Path, staging: Path) -> None:
     record = report_dir / RECORD_FILE
     if record.is_symlink() or not record.is_file():
         return
-    run_id = (read_json(record) or {}).get("run_id")
+    legacy = RunRecord.read(record)
+    run_id = legacy.run_id if legacy else None
     if not run_id or (report_dir / "runs" / run_id).exists():
         return
     copy = staging / f"legacy-{report_dir.name}-{secrets.token_hex(3)}"
