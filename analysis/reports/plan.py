@@ -113,7 +113,7 @@ def notebook_parameters(notebook: Path) -> dict[str, dict[str, str]]:
     ``{}`` when the notebook has no parameters cell.
     Raises :class:`PlanError` if the notebook is missing or not a notebook.
     """
-    from analysis.reports.run import read_notebook_json
+    from analysis.reports.fingerprint import read_notebook_json
 
     try:
         nb = read_notebook_json(notebook)
