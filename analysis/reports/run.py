@@ -532,6 +532,8 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
     import papermill
     from traitlets.config import Config
 
+    from analysis.reports.parameters import language_override
+
     _engine()
     limits = _Limits(time.monotonic() + job.report_timeout, job.report_timeout, job.max_output)
     with (
@@ -553,6 +555,7 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
                 job.notebook,
                 str(executed),
                 parameters=job.parameters,
+                language=language_override(Path(job.notebook)),  # python if the notebook has none
                 engine_name="roundup",
                 **_kernel_kwargs(job.kernel_name),
                 progress_bar=False,
