@@ -266,3 +266,25 @@ def test_adhoc_report_is_named_after_notebook_and_values(profile):
     assert planning.resolve_notebook(str(profile)) == profile.resolve()
     assert planning.resolve_notebook("profile", profile.parent) == profile.resolve()
     assert planning.resolve_notebook("nothing-here", profile.parent) is None
+
+
+def test_long_names_are_capped_with_a_hash(tmp_path, profile):
+    assert planning.report_name("A" * 80) == "a" * 80
+    long_a, long_b = planning.report_name("x" * 200 + "a"), planning.report_name("x" * 200 + "b")
+    assert len(long_a) == len(long_b) == planning.MAX_NAME and long_a != long_b
+    assert long_a.startswith("x" * 70) and planning.slugify(long_a) == long_a
+    path = write_plan(
+        tmp_path,
+        '[[report]]\nname = "p-{company}"\nnotebook = "profile.ipynb"\n'
+        f'[report.grid]\ncompany = ["{"Very Long Name " * 10}1", "{"Very Long Name " * 10}2"]\n',
+    )
+    names = [r.name for r in planning.load_plan(path)]
+    assert all(len(n) == planning.MAX_NAME for n in names) and len(set(names)) == 2
+
+
+def test_adhoc_report_takes_an_explicit_name(profile):
+    report = planning.adhoc_report(profile, {"company": "A" * 300}, name="didi-special")
+    assert report.name == "didi-special" and report.parameters == {"company": "A" * 300}
+    for bad in ("Didi Special", "x" * 81, "-x-", ""):
+        with pytest.raises(PlanError, match="name"):
+            planning.adhoc_report(profile, {}, name=bad)
