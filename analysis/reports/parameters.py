@@ -113,11 +113,9 @@ def read_parameters_cell(source: str) -> dict[str, dict[str, str]]:
     if found is None and not source.lstrip().startswith("%%"):
         found = _read_python(_ipython_to_python(source))
     if found is None:
-        from nbformat import NotebookNode
         from papermill.translators import PythonTranslator
 
-        cell = NotebookNode(cell_type="code", source=source, metadata={})
-        found = {p.name: p._asdict() for p in PythonTranslator.inspect(cell)}
+        found = {p.name: p._asdict() for p in PythonTranslator.inspect({"source": source})}
     return found
 
 
