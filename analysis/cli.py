@@ -14,13 +14,12 @@ Each command parses its options and calls the library (:mod:`analysis.reports.bu
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -28,6 +27,8 @@ from rich.markup import escape
 from analysis import cli_output, paths
 from analysis.errors import RoundupError
 from analysis.reports.options import MB, BuildOptions
+from analysis.reports.parameters import as_declared as _as_declared
+from analysis.reports.parameters import parse_params
 
 if TYPE_CHECKING:
     from analysis.reports.plan import Report
@@ -94,39 +95,6 @@ def _plan_data(folder: Path | None) -> Iterator[None]:
             os.environ.pop("ROUNDUP_DATA_DIR", None)
         else:
             os.environ["ROUNDUP_DATA_DIR"] = saved
-
-
-def _as_declared(notebook: Path, params: dict[str, Any], items: list[str] | None) -> dict[str, Any]:
-    """``-p`` values as the notebook declares them: text stays text for a ``str`` parameter.
-
-    ``-p as_of=2021`` parses as the JSON number 2021; for a parameter whose default is a string
-    it is meant as the text "2021".
-    """
-    from analysis.reports import plan as planning
-
-    raw = {n.strip(): v for n, _, v in (item.partition("=") for item in items or [])}
-    declared = planning.notebook_parameters(notebook)
-    out = dict(params)
-    for name, value in params.items():
-        spec = declared.get(name)
-        if spec and planning._expected_type(spec)[0] is str and not isinstance(value, str):
-            out[name] = raw[name]
-    return out
-
-
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """``["NAME=VALUE", ...]`` -> dict; a VALUE is JSON if it parses (``3``, ``true``,
-    ``["a"]``), else the text itself. Raises typer.BadParameter for an item without ``=``."""
-    params: dict[str, Any] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name.strip():
-            raise typer.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="'-p'")
-        try:
-            params[name.strip()] = json.loads(raw)
-        except ValueError:
-            params[name.strip()] = raw
-    return params
 
 
 # --------------------------------------------------------------------------- build options

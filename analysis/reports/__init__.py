@@ -4,7 +4,8 @@ publish -> site pages.
 Rooms (import them directly; this package stays import-free):
 
 ``options``      BuildOptions: every build option and its default, once (the CLI reads them)
-``plan``         load_plan(), check_parameters(), select(), adhoc_report(), PlanError
+``plan``         load_plan(), select(), adhoc_report(), report_name(), PlanError
+``parameters``   the parameters cell read as papermill reads it; check_parameters(), parse_params()
 ``fingerprint``  input_hashes(), shared_hashes(), unchanged(): is a report unchanged?
 ``engine``       the papermill engine "roundup" (entry point): report deadline, output limit
 ``job``          Job, run_report() (the one job function), run_report_returning_files()

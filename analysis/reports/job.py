@@ -202,6 +202,7 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
     from traitlets.config import Config
 
     from analysis.reports.engine import ENGINE_NAME, Limits
+    from analysis.reports.parameters import language_override
 
     limits = Limits.starting_now(job.report_timeout, job.max_output)
     with (
@@ -216,6 +217,7 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
                 job.notebook,
                 str(executed),
                 parameters=job.parameters,
+                language=language_override(Path(job.notebook)),  # python if the notebook has none
                 engine_name=ENGINE_NAME,
                 **_kernel_kwargs(job.kernel_name),
                 progress_bar=False,
