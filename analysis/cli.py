@@ -14,7 +14,6 @@ Each command parses its options and calls the library (:mod:`analysis.reports.bu
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 from collections.abc import Iterator
 from enum import StrEnum
@@ -72,29 +71,6 @@ def _data_folder(data: Path | None) -> Path | None:
     if not (folder / "datapackage.json").is_file():
         raise _fail(f"no datapackage.json in {folder}")
     return folder
-
-
-@contextlib.contextmanager
-def _plan_data(folder: Path | None) -> Iterator[None]:
-    """Expand the plan's company grids from ``folder`` (when given) inside the block.
-
-    :func:`analysis.reports.plan.load_plan` reads the companies from
-    :func:`analysis.paths.data_dir` (``ROUNDUP_DATA_DIR``) and takes no data folder, so this is
-    the one place the command line sets the variable, around planning only (restored after).
-    Builds, jobs and kernels get the folder explicitly.
-    """
-    if folder is None:
-        yield
-        return
-    saved = os.environ.get("ROUNDUP_DATA_DIR")
-    os.environ["ROUNDUP_DATA_DIR"] = str(folder)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("ROUNDUP_DATA_DIR", None)
-        else:
-            os.environ["ROUNDUP_DATA_DIR"] = saved
 
 
 # --------------------------------------------------------------------------- build options
@@ -156,6 +132,15 @@ _Keep = Annotated[
     int,
     typer.Option("--keep", min=1, metavar="N", help="Runs kept per report under <report>/runs/."),
 ]
+_Name = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="Name of an ad-hoc report (with -p; lowercase letters, digits and '-'). "
+        "Default: the notebook and its parameter values.",
+        show_default=False,
+    ),
+]
 _Kernel = Annotated[
     str,
     typer.Option(
@@ -177,22 +162,29 @@ def _check_executor(executor: ExecutorKind, scheduler: str | None) -> None:
 
 
 def _select(
-    names: list[str], plan: Path | None, items: list[str] | None, data: Path | None
+    names: list[str],
+    plan: Path | None,
+    items: list[str] | None,
+    data: Path | None,
+    adhoc_name: str | None = None,
 ) -> list[Report]:
     """The reports to build: ``names`` of the plan (all when empty), or with ``-p`` items one
-    notebook run ad hoc. Raises PlanError, or typer.Exit(2) for a misused ``-p``."""
+    notebook run ad hoc (named ``adhoc_name`` if given). Raises PlanError, or typer.Exit(2) for
+    a misused ``-p`` or ``--name``."""
     from analysis.reports import plan as planning
 
     params = parse_params(items or [])
+    if adhoc_name is not None and not params:
+        raise _fail("--name names an ad-hoc report: give it with -p NAME=VALUE and one notebook")
     if not params:
-        with _plan_data(data):
-            return planning.select(planning.load_plan(plan), names)
+        return planning.select(planning.load_plan(plan, data_dir=data), names)
     if len(names) != 1:
         raise _fail("-p needs exactly one notebook name (e.g. 02-company-profile)")
     notebook = planning.resolve_notebook(names[0])
     if notebook is None:
         raise _fail(f"-p runs one notebook ad hoc; no notebook named {names[0]!r}")
-    return [planning.adhoc_report(notebook, _as_declared(notebook, params, items))]
+    values = _as_declared(notebook, params, items)
+    return [planning.adhoc_report(notebook, values, name=adhoc_name)]
 
 
 @contextlib.contextmanager
@@ -243,6 +235,7 @@ def build(
     jobs: _Jobs = _DEFAULTS.jobs,
     force: _Force = _DEFAULTS.force,
     param: _Params = None,
+    name: _Name = None,
     executor: _Executor = _DEFAULT_EXECUTOR,
     scheduler: _Scheduler = _DEFAULTS.scheduler,
     wait: _Wait = _DEFAULTS.wait,
@@ -274,7 +267,7 @@ def build(
         kernel=kernel,
     )
     with _build_errors(data_dir):
-        selected = _select(reports or [], plan, param, data_dir)
+        selected = _select(reports or [], plan, param, data_dir, name)
         with cli_output.Progress() as progress:
             summary = building.build(selected, options=options, on_event=progress)
     cli_output.print_summary(summary, as_json)
@@ -291,11 +284,10 @@ def list_reports(
     """List the expanded plan: one line per report."""
     from analysis.reports import plan as planning
 
-    with _plan_data(_data_folder(data)):
-        try:
-            reports = planning.load_plan(plan)
-        except planning.PlanError as exc:
-            raise _fail(str(exc)) from None
+    try:
+        reports = planning.load_plan(plan, data_dir=_data_folder(data))
+    except planning.PlanError as exc:
+        raise _fail(str(exc)) from None
     cli_output.print_plan(reports, as_json)
 
 

@@ -111,11 +111,12 @@ def report_name(text: str) -> str:
 # --------------------------------------------------------------------------- plan
 
 
-def _grid_values(report: str, key: str, spec: Any) -> list[Any]:
-    """Values of one grid axis: a non-empty list, or "companies" (every company's name)."""
+def _grid_values(report: str, key: str, spec: Any, data_dir: Path) -> list[Any]:
+    """Values of one grid axis: a non-empty list, or "companies" (every company's name in the
+    data package at ``data_dir``)."""
     if spec == "companies":
         try:
-            return _company_names()
+            return _company_names(data_dir)
         except (OSError, ValueError, KeyError) as exc:
             raise PlanError(f"report {report!r}: grid {key!r} needs the companies: {exc}") from None
     if isinstance(spec, list) and spec:
@@ -126,7 +127,7 @@ def _grid_values(report: str, key: str, spec: Any) -> list[Any]:
     )
 
 
-def _company_names() -> list[str]:
+def _company_names(package_dir: Path) -> list[str]:
     """The key column of the data package's ``companies`` resource, read with :mod:`csv`.
 
     Expanding a plan needs only the names; a full typed load would import pandas and pandera,
@@ -137,7 +138,6 @@ def _company_names() -> list[str]:
     import csv
     import json
 
-    package_dir = paths.data_dir()
     with open(package_dir / "datapackage.json", encoding="utf-8") as fh:
         package = json.load(fh)
     resource = next((r for r in package["resources"] if r["name"] == "companies"), None)
@@ -148,7 +148,9 @@ def _company_names() -> list[str]:
         return [row[key].strip() for row in csv.DictReader(fh) if (row.get(key) or "").strip()]
 
 
-def _expand(entry: Mapping[str, Any], index: int, notebooks_dir: Path) -> list[Report]:
+def _expand(
+    entry: Mapping[str, Any], index: int, notebooks_dir: Path, data_dir: Path
+) -> list[Report]:
     """The reports of one ``[[report]]`` table (several when it has a grid)."""
     from analysis.reports.parameters import check_parameters  # it imports PlanError from here
 
@@ -171,7 +173,7 @@ def _expand(entry: Mapping[str, Any], index: int, notebooks_dir: Path) -> list[R
     if not notebook.is_file():
         raise PlanError(f"report {label!r}: notebook not found: {notebook}")
 
-    axes = [(key, _grid_values(label, key, spec)) for key, spec in grid.items()]
+    axes = [(key, _grid_values(label, key, spec, data_dir)) for key, spec in grid.items()]
     combos = itertools.product(*(values for _, values in axes)) if axes else [()]
     reports = []
     for combo in combos:
@@ -203,8 +205,13 @@ def _label(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-def load_plan(path: Path | None = None, notebooks_dir: Path | None = None) -> list[Report]:
+def load_plan(
+    path: Path | None = None, notebooks_dir: Path | None = None, data_dir: Path | None = None
+) -> list[Report]:
     """Read, expand and check the plan at ``path`` (default ``reports/plan.toml``).
+
+    A ``"companies"`` grid expands over the companies of the data package at ``data_dir``
+    (default :func:`analysis.paths.data_dir`).
 
     Notebook paths are relative to ``notebooks_dir``; by default the plan's optional top-level
     ``notebooks = "<folder>"`` (relative to the plan file), else the project's ``notebooks/``.
@@ -229,13 +236,14 @@ def load_plan(path: Path | None = None, notebooks_dir: Path | None = None) -> li
             raise PlanError(f"{path}: 'notebooks' must be a path (relative to the plan file)")
         notebooks_dir = (path.parent / folder).resolve() if folder else paths.notebooks_dir()
     notebooks_dir = Path(notebooks_dir)
+    data_dir = Path(data_dir) if data_dir else paths.data_dir()
     entries = data.get("report", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise PlanError(f"{path}: 'report' must be an array of tables ([[report]])")
     reports: list[Report] = []
     seen: dict[str, str] = {}
     for index, entry in enumerate(entries):
-        for report in _expand(entry, index, notebooks_dir):
+        for report in _expand(entry, index, notebooks_dir, data_dir):
             if report.name in seen:
                 raise PlanError(
                     f"{path}: duplicate report name {report.name!r} "
