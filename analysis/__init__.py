@@ -1,7 +1,7 @@
 """china-tech-roundup: curated, cited data on China's tech sector, its analysis and its reports.
 
 Submodules load lazily so that ``import analysis`` stays cheap (no pandas, matplotlib or
-papermill until a submodule is used): ``analysis.datasets``, ``analysis.metrics``,
+papermill until a submodule is used): ``analysis.data``, ``analysis.metrics``,
 ``analysis.charts``, ``analysis.tables``, ``analysis.reports``.
 """
 
@@ -11,7 +11,7 @@ import importlib
 
 __version__ = "0.1.0"
 _SUBMODULES = {
-    "datasets",
+    "data",
     "metrics",
     "charts",
     "tables",

@@ -151,7 +151,7 @@ def source_note(source_ids: str | Iterable[str], sources: pd.DataFrame | None = 
     """The source line of a chart: ``"Source: Sensor Tower via TechCrunch, Jul 2021"``.
 
     ``source_ids`` is one id or several (duplicates dropped, order kept); each names a row of
-    ``sources`` (default ``datasets.load("sources")``) and reads "producer via publisher" when
+    ``sources`` (default ``Package.load("sources")``) and reads "producer via publisher" when
     they differ, then the publication date ("Jul 2021"). Several sources are joined with "; "
     after "Sources:". Same text as :func:`analysis.tables.source_note`, so tables and charts agree.
 

@@ -302,10 +302,10 @@ def build(
             ) from None
         except planning.PlanError as exc:
             # a plan grid over the companies cannot expand from a broken package: say why
-            from analysis import datasets
+            from analysis.data import Package
 
             try:
-                problems = datasets.validate(data_dir)
+                problems = Package.open(data_dir).validate()
             except FileNotFoundError:
                 problems = []
             if problems:
@@ -405,11 +405,11 @@ def validate(
     ] = None,
 ) -> None:
     """Check every file of the data package; print each problem grouped by file (exit 1 if any)."""
-    from analysis import datasets
+    from analysis.data import Package
 
     folder = directory.expanduser().resolve() if directory else paths.data_dir()
     try:
-        problems = datasets.validate(folder)
+        problems = Package(folder).validate()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
     if not problems:
@@ -424,15 +424,15 @@ def list_datasets(
     data: Annotated[Path | None, typer.Option(help="Data folder (default: data/)")] = None,
 ) -> None:
     """The data dictionary: every dataset (rows, sources) and its fields (type, unit, constraints,
-    keys), from ``analysis.datasets.dictionary``."""
+    keys), from ``analysis.data.Package.dictionary``."""
     import pandas as pd
 
-    from analysis import datasets
+    from analysis.data import Package
 
     with _data_dir(data) as folder:
         try:
-            catalog = datasets.catalog(folder)
-            dictionary = datasets.dictionary(folder)
+            catalog = Package(folder).catalog()
+            dictionary = Package(folder).dictionary()
         except FileNotFoundError as exc:
             raise _fail(str(exc)) from None
     console = _out()

@@ -25,7 +25,8 @@ from typing import Literal
 
 import pandas as pd
 
-from analysis import datasets, tables
+from analysis import tables
+from analysis.data.schema import QUALIFIERS, partial_date_bounds
 
 __all__ = [
     "APPROXIMATE_TOLERANCE",
@@ -66,9 +67,9 @@ class Figure:
     qualifier: str = "exact"
 
     def __post_init__(self) -> None:
-        if self.qualifier not in datasets.QUALIFIERS:
+        if self.qualifier not in QUALIFIERS:
             raise ValueError(
-                f"unknown qualifier {self.qualifier!r}; expected one of {', '.join(datasets.QUALIFIERS)}"
+                f"unknown qualifier {self.qualifier!r}; expected one of {', '.join(QUALIFIERS)}"
             )
         if not math.isfinite(self.value) or self.value < 0:
             raise ValueError(f"a figure must be a finite number >= 0, not {self.value!r}")
@@ -176,11 +177,17 @@ def known_by(df: pd.DataFrame, as_of: str | None) -> pd.DataFrame:
 def _period_end(text: str, name: str) -> pd.Timestamp:
     """Last day of the period a partial ISO date names ("2021-07" -> 31 Jul 2021)."""
     try:
-        return pd.Timestamp(datasets._partial_date_bounds(str(text).strip())[1])
+        return pd.Timestamp(partial_date_bounds(str(text).strip())[1])
     except (ValueError, TypeError):
         raise ValueError(
             f"{name} must be an ISO date such as 2021-07-31 (or 2021-07, 2021), not {text!r}"
         ) from None
+
+
+def _load(name: str) -> pd.DataFrame:
+    from analysis.data import Package
+
+    return Package.open().load(name)
 
 
 # --------------------------------------------------------------------------- companies
@@ -200,12 +207,12 @@ class UnknownCompanyError(KeyError):
 
 
 def companies() -> pd.DataFrame:
-    """The companies vocabulary (see ``datasets.load("companies")``) with ``aliases`` as lists.
+    """The companies vocabulary (see ``_load("companies")``) with ``aliases`` as lists.
 
     Columns: company (string), name_zh (string), aliases (object: list[str]), parent (string),
     kind (string), description (string), source_id (string).
     """
-    df = datasets.load("companies")
+    df = _load("companies")
     df["aliases"] = [
         [a.strip() for a in str(s).split(";") if a.strip()] if pd.notna(s) else []
         for s in df["aliases"]
@@ -238,7 +245,7 @@ def company_profile(name: str, as_of: str | None = None) -> dict[str, pd.DataFra
     Returns a dict: ``company`` (canonical name, str), ``companies`` (its row), and one
     DataFrame per dataset filtered to it — ``downloads`` (apps it owns), ``funding_rounds``,
     ``stakes`` (as investor or as company held), ``user_bases``, ``regulatory_events``,
-    ``listings`` — with the columns of :func:`analysis.datasets.load`. ``as_of`` keeps only rows
+    ``listings`` — with the columns of :meth:`analysis.data.Package.load`. ``as_of`` keeps only rows
     known by that date (see :func:`known_by`).
     Raises :class:`UnknownCompanyError` for an unknown name.
     """
@@ -247,9 +254,9 @@ def company_profile(name: str, as_of: str | None = None) -> dict[str, pd.DataFra
     table = companies()
     out["companies"] = table[table["company"] == canonical].reset_index(drop=True)
     for ds in ("downloads", "funding_rounds", "user_bases", "regulatory_events", "listings"):
-        df = known_by(datasets.load(ds), as_of)
+        df = known_by(_load(ds), as_of)
         out[ds] = df[df["company"] == canonical].reset_index(drop=True)
-    stakes = known_by(datasets.load("stakes"), as_of)
+    stakes = known_by(_load("stakes"), as_of)
     out["stakes"] = stakes[
         (stakes["company"] == canonical) | (stakes["investor"] == canonical)
     ].reset_index(drop=True)
@@ -267,7 +274,7 @@ def _figure_or_none(value, qualifier) -> Figure | None:
 
 def review_threshold(as_of: str | None = None) -> int | None:
     """User threshold (users) of the latest regulatory event that sets one, or None if none does."""
-    ev = known_by(datasets.load("regulatory_events"), as_of)
+    ev = known_by(_load("regulatory_events"), as_of)
     ev = ev[ev["threshold_users"].notna()].sort_values("date_start")
     return None if ev.empty else int(ev["threshold_users"].iloc[-1])
 
@@ -289,9 +296,9 @@ def review_exposure(threshold: int = 1_000_000, as_of: str | None = None) -> pd.
     """
     if threshold < 0:
         raise ValueError("threshold must be a number of users >= 0")
-    users = known_by(datasets.load("user_bases"), as_of)
-    listings = known_by(datasets.load("listings"), as_of)
-    events = known_by(datasets.load("regulatory_events"), as_of)
+    users = known_by(_load("user_bases"), as_of)
+    listings = known_by(_load("listings"), as_of)
+    events = known_by(_load("regulatory_events"), as_of)
     names = sorted(
         set(users["company"]) | set(listings["company"]) | set(events["company"].dropna())
     )
@@ -349,7 +356,7 @@ def milestone_club(milestone: float = 3_000_000_000, as_of: str | None = None) -
     """
     if milestone < 0:
         raise ValueError("milestone must be a number of downloads >= 0")
-    dl = known_by(datasets.load("downloads"), as_of)
+    dl = known_by(_load("downloads"), as_of)
     dl = dl[dl["measure"] == "downloads"].rename(columns={"value": "downloads"})
     if dl.empty:
         return pd.DataFrame(
@@ -409,7 +416,7 @@ def key_figures(as_of: str | None = None) -> pd.DataFrame:
     """
     rows = []
     for ds, col, qcol, unit, subject_cols, label in _FIGURES:
-        df = known_by(datasets.load(ds), as_of)
+        df = known_by(_load(ds), as_of)
         df = df[df[col].notna()]
         for rec in df.to_dict("records"):
             subject = " in ".join(str(rec[c]) for c in subject_cols)
@@ -457,7 +464,7 @@ def event_timeline(
     by then. Columns: ``date_start`` (datetime64), ``date`` (string), ``label`` (string, e.g.
     "Didi: review opened", "Draft rule published"), ``event_type``, ``company``, ``source_id`` (string).
     """
-    ev = known_by(datasets.load("regulatory_events"), as_of)
+    ev = known_by(_load("regulatory_events"), as_of)
     ev = ev[ev["date_start"] == ev["date_end"]]  # day precision only
     if since:
         ev = ev[ev["date_start"] >= pd.Timestamp(since)]
@@ -497,10 +504,10 @@ def threshold_sensitivity(thresholds, as_of: str | None = None) -> pd.DataFrame:
 
 def rounds_since(since: str | None = None, as_of: str | None = None) -> pd.DataFrame:
     """Funding rounds announced on or after ``since`` (ISO date; a round dated "2018" counts
-    from 1 Jan 2018), known by ``as_of``. Columns of ``datasets.load("funding_rounds")``.
+    from 1 Jan 2018), known by ``as_of``. Columns of ``_load("funding_rounds")``.
     Raises ``ValueError`` if ``since`` is not an ISO date.
     """
-    df = known_by(datasets.load("funding_rounds"), as_of)
+    df = known_by(_load("funding_rounds"), as_of)
     if since:
         try:
             start = pd.Timestamp(pd.to_datetime(since, format="ISO8601"))
@@ -518,10 +525,10 @@ def rounds_since(since: str | None = None, as_of: str | None = None) -> pd.DataF
 def stakes_of(investor: str | None = None, as_of: str | None = None) -> pd.DataFrame:
     """Stakes held by ``investor`` (canonical name or alias; ``None`` or "" for every investor).
 
-    Columns of ``datasets.load("stakes")``. Raises :class:`UnknownCompanyError` for an unknown
+    Columns of ``_load("stakes")``. Raises :class:`UnknownCompanyError` for an unknown
     investor.
     """
-    df = known_by(datasets.load("stakes"), as_of)
+    df = known_by(_load("stakes"), as_of)
     if investor:
         df = df[df["investor"] == resolve_company(investor)]
     return df.sort_values(["investor", "company"]).reset_index(drop=True)

@@ -103,13 +103,13 @@ def format_date(text) -> str:
 def source_note(source_ids: Iterable[str], sources: pd.DataFrame | None = None) -> str:
     """The source line for a chart or table: 'Source: Sensor Tower via TechCrunch, Jul 2021'.
 
-    ``sources`` is the sources dataset (default ``datasets.load("sources")``); ids are looked
+    ``sources`` is the sources dataset (default ``Package.load("sources")``); ids are looked
     up there, duplicates dropped, order kept. Raises ``KeyError`` for an id not in sources.
     """
     if sources is None:
-        from analysis import datasets
+        from analysis.data import Package
 
-        sources = datasets.load("sources")
+        sources = Package.open().load("sources")
     by_id = sources.set_index("source_id")
     parts: list[str] = []
     for sid in dict.fromkeys(s for s in source_ids if isinstance(s, str) and s):
@@ -229,7 +229,7 @@ def reader_table(
 
 
 def events_table(events: pd.DataFrame, caption: str = "Regulatory events") -> ReaderTable:
-    """Regulatory events (rows of ``datasets.load("regulatory_events")``) as a reader table."""
+    """Regulatory events (rows of ``Package.load("regulatory_events")``) as a reader table."""
     df = events.sort_values("date_start").copy()
     df["event"] = df["event_type"].map(in_words)
     return reader_table(
@@ -250,7 +250,7 @@ def events_table(events: pd.DataFrame, caption: str = "Regulatory events") -> Re
 def downloads_table(
     downloads: pd.DataFrame, caption: str = "App downloads and spending"
 ) -> ReaderTable:
-    """Rows of ``datasets.load("downloads")`` with each figure in its unit ("≥ 3.0B downloads")."""
+    """Rows of ``Package.load("downloads")`` with each figure in its unit ("≥ 3.0B downloads")."""
     df = downloads.copy()
     df["figure"] = [
         format_figure(v, q, "USD" if u == "USD" else "downloads")
@@ -273,7 +273,7 @@ def downloads_table(
 
 
 def funding_table(rounds: pd.DataFrame, caption: str = "Funding rounds") -> ReaderTable:
-    """Rows of ``datasets.load("funding_rounds")``: amount and valuation with their qualifiers."""
+    """Rows of ``Package.load("funding_rounds")``: amount and valuation with their qualifiers."""
     df = rounds.copy()
     df["round"] = df["round_type"].map(in_words)
     return reader_table(
@@ -296,7 +296,7 @@ def funding_table(rounds: pd.DataFrame, caption: str = "Funding rounds") -> Read
 
 
 def stakes_table(stakes: pd.DataFrame, caption: str = "Stakes and backers") -> ReaderTable:
-    """Rows of ``datasets.load("stakes")``: who holds what share of whom, and what they paid."""
+    """Rows of ``Package.load("stakes")``: who holds what share of whom, and what they paid."""
     df = stakes.copy()
     df["relation"] = (
         df["relation"].str.replace("_", " ").str.replace("joint venture", "joint-venture")
@@ -322,7 +322,7 @@ def stakes_table(stakes: pd.DataFrame, caption: str = "Stakes and backers") -> R
 
 
 def user_bases_table(users: pd.DataFrame, caption: str = "User bases") -> ReaderTable:
-    """Rows of ``datasets.load("user_bases")`` (or :func:`metrics.review_exposure`) with users in words."""
+    """Rows of ``Package.load("user_bases")`` (or :func:`metrics.review_exposure`) with users in words."""
     df = users.copy()
     if "metric" in df:
         df["metric"] = df["metric"].map(in_words)
@@ -345,7 +345,7 @@ def user_bases_table(users: pd.DataFrame, caption: str = "User bases") -> Reader
 
 
 def listings_table(listings: pd.DataFrame, caption: str = "Listings") -> ReaderTable:
-    """Rows of ``datasets.load("listings")``: venue, status and amount raised."""
+    """Rows of ``Package.load("listings")``: venue, status and amount raised."""
     df = listings.copy()
     df["status"] = df["status"].str.capitalize()
     return reader_table(

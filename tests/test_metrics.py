@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis import metrics
+from analysis.data import Package
 from analysis.metrics import Figure, compare, exceeds
 
 QUALS = ["exact", "approximate", "at_least", "at_most"]
@@ -151,7 +152,7 @@ def test_milestone_club_has_the_five_apps():
 
 
 def test_known_by_keeps_what_was_known_then():
-    ev = metrics.known_by(metrics.datasets.load("regulatory_events"), "2021-07-04")
+    ev = metrics.known_by(Package.open().load("regulatory_events"), "2021-07-04")
     assert set(ev["event_id"]) == {
         "security-review-rules-2020-04",
         "didi-review-2021-07-02",
@@ -220,6 +221,6 @@ def test_event_timeline_labels_and_window():
 
 
 def test_known_by_takes_a_month_as_its_last_day():
-    stakes = metrics.known_by(metrics.datasets.load("stakes"), "2021-07")
+    stakes = metrics.known_by(Package.open().load("stakes"), "2021-07")
     assert len(stakes) == 5
-    assert len(metrics.known_by(metrics.datasets.load("stakes"), "2021-06")) == 0
+    assert len(metrics.known_by(Package.open().load("stakes"), "2021-06")) == 0

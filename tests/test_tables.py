@@ -88,13 +88,14 @@ def test_reader_table_is_escaped_has_fixed_id_and_plain_repr():
 
 
 def test_dataset_tables_read_as_the_article_words_them():
-    from analysis import datasets, metrics
+    from analysis import metrics
+    from analysis.data import Package
 
     text = repr(tables.key_figures_table(metrics.key_figures()))
     for expected in ("≥ 3.0B downloads", "≥ $2.5B", "~500M users", "$460M", "17.2%", "$400M"):
         assert expected in text
     assert "e+0" not in text
-    events = repr(tables.events_table(datasets.load("regulatory_events")))
+    events = repr(tables.events_table(Package.open().load("regulatory_events")))
     assert "2 Jul 2021" in events and "Apr 2020" in events
     club = repr(tables.club_table(metrics.milestone_club(), 3e9))
     assert club.count("=1") == 5

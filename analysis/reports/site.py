@@ -186,7 +186,7 @@ def _unchanged(report_dir: Path, inputs: Mapping[str, str]) -> dict[str, Any] | 
 class InvalidData(ValueError):
     """The data package breaks its schema: no report is run or published from it.
 
-    ``problems`` lists every :class:`analysis.datasets.Problem` found.
+    ``problems`` lists every :class:`analysis.data.Problem` found.
     """
 
     def __init__(self, problems: list[Any], data_dir: Path):
@@ -454,16 +454,17 @@ def _who(source: Mapping[str, Any]) -> str:
 
 def write_data_dictionary(out_dir: Path, data_dir: Path) -> None:
     """Write ``datasets.html``: every dataset of the package with its fields, units, constraints,
-    keys, row count and sources (from :func:`analysis.datasets.dictionary`), all text escaped."""
+    keys, row count and sources (from :meth:`analysis.data.Package.dictionary`), all text escaped."""
     import pandas as pd
 
-    from analysis import datasets
+    from analysis.data import Package
 
     esc = html.escape
-    catalog = datasets.catalog(data_dir)
-    fields = datasets.dictionary(data_dir)
+    package = Package(data_dir)
+    catalog = package.catalog()
+    fields = package.dictionary()
     sources = (
-        {r["source_id"]: r for r in datasets.load("sources", data_dir).to_dict("records")}
+        {r["source_id"]: r for r in package.load("sources").to_dict("records")}
         if "sources" in set(catalog["name"])
         else {}
     )
@@ -594,9 +595,9 @@ def build(
     ):
         # something will run: the data must be valid first (unchanged reports were built from
         # data that was validated then; skipping them needs neither pandas nor a check)
-        from analysis import datasets
+        from analysis.data import Package
 
-        problems = datasets.validate(data_dir)
+        problems = Package(data_dir).validate()
         if problems:
             raise InvalidData(problems, data_dir)
     signals = _Signals()
