@@ -1042,16 +1042,26 @@ def show(fig: Figure) -> None:
 def profile_chart(profile: dict) -> Figure:
     """The chart that best shows one company of :func:`analysis.metrics.company_profile`.
 
-    In order of preference: its user base against the review threshold (log scale); who backs
+    In order of preference: its user base against the review threshold known at the profile's
+    ``as_of`` (``profile["review_threshold"]``; log scale; without a threshold known then, its
+    user base alone); who backs
     it or whom it backs (ownership); its apps' downloads; its funding rounds; its regulatory
     events on a timeline. When the data holds none of these, a :func:`placeholder` saying so.
     """
-    from analysis import metrics
-
     name = profile["company"]
     users = profile["user_bases"]
+    threshold = profile.get("review_threshold")
+    if len(users) and threshold is None:
+        return qualified_bars(
+            users.assign(label=users["product"]),
+            label="label",
+            value="users",
+            qualifier="qualifier",
+            title=f"{name}: users",
+            subtitle=f"Users; no review threshold known by {tables.format_date(profile['as_of'])}",
+            source_ids=users["source_id"],
+        )
     if len(users):
-        threshold = metrics.review_threshold() or 1_000_000
         return threshold_bars(
             users.assign(label=users["product"]),
             label="label",

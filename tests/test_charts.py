@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.testing.compare import compare_images
 
 from analysis import charts, paths
+from analysis.data import Package
 
 BASELINES = Path(__file__).parent / "baselines"
 REGEN = os.environ.get("ROUNDUP_REGEN_BASELINES") == "1"
@@ -619,7 +620,7 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
-    fig = charts.profile_chart(metrics.company_profile("Didi"))
+    fig = charts.profile_chart(metrics.company_profile(Package.open(), "Didi"))
     charts.show(fig)
     [(obj, raw)] = shown
     assert raw is True
@@ -640,14 +641,14 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
 def test_profile_chart_picks_what_the_data_holds(company, kind):
     from analysis import metrics
 
-    fig = charts.profile_chart(metrics.company_profile(company))
+    fig = charts.profile_chart(metrics.company_profile(Package.open(), company))
     assert fig._suptitle.get_text() == f"{company}: {kind}"
 
 
 def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
     from analysis import metrics
 
-    profile = metrics.company_profile("Boss Zhipin")
+    profile = metrics.company_profile(Package.open(), "Boss Zhipin")
     profile["regulatory_events"] = profile["regulatory_events"].iloc[0:0]
     fig = charts.profile_chart(profile)
     assert fig._suptitle.get_text() == "Boss Zhipin: no chart"
@@ -657,7 +658,7 @@ def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
 def test_profile_chart_shows_funding_rounds_when_that_is_all_there_is():
     from analysis import metrics
 
-    profile = metrics.company_profile("Banma")
+    profile = metrics.company_profile(Package.open(), "Banma")
     for key in ("user_bases", "stakes", "downloads"):
         profile[key] = profile[key].iloc[0:0]
     fig = charts.profile_chart(profile)
@@ -702,3 +703,34 @@ def test_empty_table_with_a_message_gives_a_placeholder_chart(chart, kwargs):
     assert charts.png_bytes(fig).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="no rows to chart"):
         chart(empty, title="T", subtitle="S", source_ids=[], **kwargs)
+
+
+def test_profile_chart_draws_the_threshold_known_at_the_profiles_as_of(data_copy):
+    """A rule published after the profile's as_of must not move its threshold line."""
+    from analysis import metrics
+
+    with open(data_copy / "regulatory_events.csv", "a", encoding="utf-8") as fh:
+        fh.write(
+            "later-rule-2022-01-10,2022-01-10,Cybersecurity Review Office,rule_enacted,,"
+            "5000000,A later rule (test data).,2022-01-10,tc-2021-07,\n"
+        )
+    pkg = Package(data_copy)
+    assert metrics.review_threshold(pkg) == 5_000_000
+    profile = metrics.company_profile(pkg, "Didi", as_of="2021-07-31")
+    assert profile["review_threshold"] == 1_000_000
+    fig = charts.profile_chart(profile)
+    texts = all_texts(fig)
+    assert any("more than 1.0M users" in t for t in texts), texts
+    assert not any("5.0M" in t or "5M" in t for t in texts)
+    [ax] = fig.axes
+    assert [line.get_xdata()[0] for line in ax.lines] == [1_000_000]
+
+
+def test_profile_chart_without_a_threshold_known_then_draws_no_threshold():
+    from analysis import metrics
+
+    profile = metrics.company_profile(Package.open(), "Didi", as_of="2021-07-31")
+    profile["review_threshold"] = None
+    fig = charts.profile_chart(profile)
+    assert fig._suptitle.get_text() == "Didi: users"
+    assert not any("threshold:" in t.lower() for t in all_texts(fig))

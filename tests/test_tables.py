@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis import tables
+from analysis.data import Package
 
 
 @pytest.mark.parametrize(
@@ -91,20 +92,20 @@ def test_dataset_tables_read_as_the_article_words_them():
     from analysis import metrics
     from analysis.data import Package
 
-    text = repr(tables.key_figures_table(metrics.key_figures()))
+    text = repr(tables.key_figures_table(metrics.key_figures(Package.open())))
     for expected in ("≥ 3.0B downloads", "≥ $2.5B", "~500M users", "$460M", "17.2%", "$400M"):
         assert expected in text
     assert "e+0" not in text
     events = repr(tables.events_table(Package.open().load("regulatory_events")))
     assert "2 Jul 2021" in events and "Apr 2020" in events
-    club = repr(tables.club_table(metrics.milestone_club(), 3e9))
+    club = repr(tables.club_table(metrics.milestone_club(Package.open()), 3e9))
     assert club.count("=1") == 5
 
 
 def test_empty_table_says_so():
     from analysis import metrics
 
-    empty = tables.stakes_table(metrics.company_profile("Boss Zhipin")["stakes"])
+    empty = tables.stakes_table(metrics.company_profile(Package.open(), "Boss Zhipin")["stakes"])
     assert len(empty) == 0
     assert "none in the data" in empty.to_html() and "none in the data" in repr(empty)
 
@@ -112,7 +113,9 @@ def test_empty_table_says_so():
 def test_sensitivity_table_headers_and_sources():
     from analysis import metrics
 
-    t = tables.sensitivity_table(metrics.threshold_sensitivity([1_000_000, 500_000_000]))
+    t = tables.sensitivity_table(
+        metrics.threshold_sensitivity(Package.open(), [1_000_000, 500_000_000])
+    )
     assert list(t.frame.columns) == ["Company", "Users", "> 1.0M users", "> 500M users"]
     assert "Banma via TechCrunch" in t.note
 
@@ -120,6 +123,6 @@ def test_sensitivity_table_headers_and_sources():
 def test_profile_header_shows_aliases():
     from analysis import metrics
 
-    t = tables.profile_header(metrics.company_profile("Kanzhun"))
+    t = tables.profile_header(metrics.company_profile(Package.open(), "Kanzhun"))
     assert t.caption == "Boss Zhipin"
     assert "Kanzhun" in repr(t)

@@ -26,7 +26,6 @@ from analysis.data.problems import Problem
 __all__ = [
     "FIELD_TYPES",
     "PARTIAL_DATE_PATTERN",
-    "QUALIFIERS",
     "Parsed",
     "constraint_text",
     "date_bounds",
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 PARTIAL_DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
-QUALIFIERS = ("exact", "approximate", "at_least", "at_most")
 FIELD_TYPES = {"string", "number", "integer", "boolean", "date"}
 
 _NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
