@@ -42,28 +42,31 @@ from matplotlib.text import OffsetFrom, Text
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation, Transform
 
-from analysis import tables
+from analysis.present.formatting import (
+    QUALIFIER_KEY,
+    QUALIFIER_MARKS,
+    format_date,
+    format_day,
+    format_figure,
+    in_words,
+    source_note,
+)
 
 __all__ = [
     "STYLE",
-    "UNITS",
     "ensure_cjk_font",
-    "format_figure",
     "ownership",
     "placeholder",
     "png_bytes",
     "profile_chart",
     "qualified_bars",
     "show",
-    "source_note",
     "threshold_bars",
     "timeline",
 ]
 
 #: Name of the house style for ``plt.style.use`` / ``plt.style.context``.
 STYLE = "analysis.house"
-#: Units :func:`format_figure` knows.
-UNITS = ("", "USD", "percent", "users", "downloads")
 
 # The charts load the style by path, so they work however the package was installed.
 _STYLE_FILE = Path(__file__).with_name("house.mplstyle")
@@ -85,13 +88,6 @@ _ARROW_PT = 13.0  # length of the "or more" arrow after an at_least bar
 _DASHED = (0, (4, 2))
 
 _RELATION_LABELS = {"joint_venture_partner": "JV partner"}  # others: "_" -> " "
-_QUALIFIER_KEY = {
-    "exact": "exact",
-    "approximate": "~ approximate",
-    "at_least": "≥ at least (or more)",
-    "at_most": "≤ at most (or less)",
-}
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _CJK = re.compile(
     "[\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]"
@@ -124,50 +120,9 @@ _cjk_warning_issued = False
 # --------------------------------------------------------------------------- text helpers
 
 
-def format_figure(value: float | None, qualifier: str | None = "exact", unit: str = "") -> str:
-    """A figure as a chart label: qualifier mark and human units, no unit word.
-
-    ``value`` is in base units (USD, a count, or percent 0-100 for ``unit="percent"``);
-    ``qualifier`` one of exact / approximate / at_least / at_most (``None`` means exact);
-    ``unit`` one of :data:`UNITS`. Counts use K/M/B/T, never scientific notation:
-    ``format_figure(3e9, "at_least")`` -> ``"≥ 3.0B"``, ``(500e6, "approximate", "users")`` ->
-    ``"~500M"``, ``(460e6, "exact", "USD")`` -> ``"$460M"``, ``(17.2, "exact", "percent")`` ->
-    ``"17.2%"``. An empty value gives ``"–"``. The subtitle names the unit, so "users" and
-    "downloads" add no word (:func:`analysis.tables.format_figure` does, for tables).
-
-    Raises ``ValueError`` for an unknown qualifier or unit.
-    """
-    if unit not in UNITS:
-        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(map(repr, UNITS))}")
-    return tables.format_figure(value, qualifier, unit if unit in ("USD", "percent") else "")
-
-
 def _tick_label(value: float, unit: str) -> str:
     """Axis tick text: like :func:`format_figure` without a trailing ".0" ("1M", "$10B")."""
-    return re.sub(r"\.0(?=[KMBT%]?$)", "", format_figure(value, "exact", unit))
-
-
-def source_note(source_ids: str | Iterable[str], sources: pd.DataFrame | None = None) -> str:
-    """The source line of a chart: ``"Source: Sensor Tower via TechCrunch, Jul 2021"``.
-
-    ``source_ids`` is one id or several (duplicates dropped, order kept); each names a row of
-    ``sources`` (default ``Package.load("sources")``) and reads "producer via publisher" when
-    they differ, then the publication date ("Jul 2021"). Several sources are joined with "; "
-    after "Sources:". Same text as :func:`analysis.tables.source_note`, so tables and charts agree.
-
-    Raises ``KeyError`` for an id not in ``sources`` and ``ValueError`` if no id is given.
-    """
-    ids = [source_ids] if isinstance(source_ids, str) else list(source_ids)
-    note = tables.source_note(ids, sources)
-    if not note:
-        raise ValueError("no source ids: every chart must name its source (sources.source_id)")
-    return note
-
-
-def _day_label(day: pd.Timestamp, with_year: bool) -> str:
-    """'2 Jul', or '2 Jul 2021' when ``with_year``; independent of the locale."""
-    text = f"{day.day} {_MONTHS[day.month - 1]}"
-    return f"{text} {day.year}" if with_year else text
+    return re.sub(r"\.0(?=[KMBT%]?$)", "", format_figure(value, "exact", unit, short=True))
 
 
 def _wrap(text: str, width: int, **kwargs) -> str:
@@ -316,8 +271,8 @@ def _numbers(df: pd.DataFrame, column: str, labels: list[str], chart: str) -> np
 
 def _qualifier(q: object, name: str, chart: str) -> str:
     """``q`` checked to be one of exact / approximate / at_least / at_most (else ``ValueError``)."""
-    if pd.isna(q) or q not in tables.QUALIFIER_MARKS:
-        allowed = ", ".join(tables.QUALIFIER_MARKS)
+    if pd.isna(q) or q not in QUALIFIER_MARKS:
+        allowed = ", ".join(QUALIFIER_MARKS)
         raise ValueError(f"{chart}(): qualifier {q!r} for {name!r} is not one of {allowed}")
     return str(q)
 
@@ -447,8 +402,8 @@ def _qualifier_key(quals: Sequence[str], color: str) -> tuple[list, list[str]] |
         ),
         "at_most": Patch(facecolor="white", edgecolor=color, hatch="////"),
     }
-    present = [q for q in _QUALIFIER_KEY if q in quals]
-    return [handles[q] for q in present], [_QUALIFIER_KEY[q] for q in present]
+    present = [q for q in QUALIFIER_KEY if q in quals]
+    return [handles[q] for q in present], [QUALIFIER_KEY[q] for q in present]
 
 
 def _draw_bars(
@@ -527,7 +482,7 @@ def qualified_bars(
     source_ids: str | Iterable[str],
     unit: str = "",
     value_format: Callable[[float, str], str] | None = None,
-    sources: pd.DataFrame | None = None,
+    sources: pd.DataFrame,
     empty_message: str | None = None,
 ) -> Figure:
     """Horizontal bars of figures with their qualifiers, one row per row of ``df`` (in order).
@@ -538,7 +493,7 @@ def qualified_bars(
     ``unit`` ("≥ $2.5B", "~500M"); approximate bars are lighter, at_least bars end in an arrow,
     at_most bars are hatched, and a key explains the marks present. The value axis is not
     drawn: every bar carries its figure. ``subtitle`` should state the unit. ``source_ids``
-    feed :func:`source_note` (``sources`` defaults to the sources dataset).
+    feed :func:`source_note` (``sources``: the sources dataset).
 
     Returns the figure. Raises ``ValueError("no rows to chart: ...")`` for an empty ``df`` (with
     ``empty_message``, returns :func:`placeholder` instead),
@@ -551,9 +506,9 @@ def qualified_bars(
     labels = _labels(rows, label)
     values = _numbers(rows, value, labels, "qualified_bars")
     quals = _qualifiers(rows, qualifier, labels, "qualified_bars")
-    fmt = value_format or (lambda v, q: format_figure(v, q, unit))
+    fmt = value_format or (lambda v, q: format_figure(v, q, unit, short=True))
     texts = [fmt(v, q) for v, q in zip(values, quals, strict=True)]
-    note = source_note(source_ids, sources)
+    note = source_note(source_ids, sources, required=True)
     with _house(title, subtitle, note, *labels, *texts):
         color = mpl.rcParams["axes.prop_cycle"].by_key()["color"][0]
         frame = _Frame(title, subtitle, note, _qualifier_key(quals, color))
@@ -579,7 +534,7 @@ def threshold_bars(
     source_ids: str | Iterable[str],
     threshold_label: str,
     unit: str = "",
-    sources: pd.DataFrame | None = None,
+    sources: pd.DataFrame,
     empty_message: str | None = None,
 ) -> Figure:
     """Log-scale horizontal bars against a threshold (a dashed vertical line with its label).
@@ -604,8 +559,8 @@ def threshold_bars(
     if (values <= 0).any() or not threshold > 0:
         raise ValueError("threshold_bars(): values and threshold must be > 0 on a log scale")
     quals = _qualifiers(rows, qualifier, labels, "threshold_bars")
-    texts = [format_figure(v, q, unit) for v, q in zip(values, quals, strict=True)]
-    note = source_note(source_ids, sources)
+    texts = [format_figure(v, q, unit, short=True) for v, q in zip(values, quals, strict=True)]
+    note = source_note(source_ids, sources, required=True)
     with _house(title, subtitle, note, threshold_label, *labels, *texts):
         color = mpl.rcParams["axes.prop_cycle"].by_key()["color"][0]
         frame = _Frame(title, subtitle, note, _qualifier_key(quals, color))
@@ -741,7 +696,7 @@ def timeline(
     title: str,
     subtitle: str,
     source_ids: str | Iterable[str],
-    sources: pd.DataFrame | None = None,
+    sources: pd.DataFrame,
     empty_message: str | None = None,
 ) -> Figure:
     """A dated event timeline: a horizontal time axis with a stem and a label for each day.
@@ -773,7 +728,7 @@ def timeline(
     groups: dict[pd.Timestamp, list[str]] = {}
     for day, text in sorted(zip(days, labels, strict=True), key=lambda p: p[0]):
         groups.setdefault(day, []).append(text)
-    note = source_note(source_ids, sources)
+    note = source_note(source_ids, sources, required=True)
     with _house(title, subtitle, note, *labels):
         frame = _Frame(title, subtitle, note)
         fig = frame.fig
@@ -789,7 +744,7 @@ def timeline(
         gap, offset = 0.04, 4 / 72  # head-body gap; text offset from its stem (inches)
         heads, bodies, sizes, xs = [], [], [], []
         for day, items in groups.items():
-            head = _day_label(day, with_year)
+            head = format_day(day, with_year)
             if len(items) == 1:
                 body = _wrap(items[0], 32)
             else:  # a bulleted list, left-aligned even when the label hangs left of its stem
@@ -836,7 +791,7 @@ def timeline(
         ax.grid(False)
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
         ax.xaxis.set_major_formatter(
-            FuncFormatter(lambda x, _pos: _day_label(mdates.num2date(x), with_year))
+            FuncFormatter(lambda x, _pos: format_day(mdates.num2date(x), with_year))
         )
         return frame.done()
 
@@ -870,7 +825,7 @@ def ownership(
     title: str,
     subtitle: str,
     source_ids: str | Iterable[str],
-    sources: pd.DataFrame | None = None,
+    sources: pd.DataFrame,
     empty_message: str | None = None,
 ) -> Figure:
     """Who owns or backs whom: investors in a left column, companies in a right one, an arrow
@@ -900,7 +855,7 @@ def ownership(
         )
         if pd.notna(r.stake_pct):
             q = _qualifier(r.qualifier, " → ".join(pair), "ownership")
-            text = format_figure(r.stake_pct, q, "percent")
+            text = format_figure(r.stake_pct, q, "percent", short=True)
             sized.add(pair)
         elif pd.notna(r.relation):
             relation = str(r.relation)
@@ -910,7 +865,7 @@ def ownership(
         edges.setdefault(pair, []).append(text)
     left, right = _column_order(list(edges))
     names = [n for pair in edges for n in pair]
-    note = source_note(source_ids, sources)
+    note = source_note(source_ids, sources, required=True)
     with _house(title, subtitle, note, *names):
         color = mpl.rcParams["axes.prop_cycle"].by_key()["color"][0]
         key = None
@@ -1039,7 +994,7 @@ def show(fig: Figure) -> None:
     )
 
 
-def profile_chart(profile: dict) -> Figure:
+def profile_chart(profile: dict, *, sources: pd.DataFrame) -> Figure:
     """The chart that best shows one company of :func:`analysis.metrics.company_profile`.
 
     In order of preference: its user base against the review threshold known at the profile's
@@ -1047,18 +1002,23 @@ def profile_chart(profile: dict) -> Figure:
     user base alone); who backs
     it or whom it backs (ownership); its apps' downloads; its funding rounds; its regulatory
     events on a timeline. When the data holds none of these, a :func:`placeholder` saying so.
+    ``sources`` is the sources dataset, for the source note.
     """
     name = profile["company"]
     users = profile["user_bases"]
     threshold = profile.get("review_threshold")
     if len(users) and threshold is None:
+        known = (
+            f"known by {format_date(profile['as_of'])}" if profile.get("as_of") else "in the data"
+        )
         return qualified_bars(
             users.assign(label=users["product"]),
             label="label",
             value="users",
             qualifier="qualifier",
             title=f"{name}: users",
-            subtitle=f"Users; no review threshold known by {tables.format_date(profile['as_of'])}",
+            subtitle=f"Users; no review threshold {known}",
+            sources=sources,
             source_ids=users["source_id"],
         )
     if len(users):
@@ -1068,9 +1028,10 @@ def profile_chart(profile: dict) -> Figure:
             value="users",
             qualifier="qualifier",
             threshold=threshold,
-            threshold_label=f"Review threshold: more than {format_figure(threshold)} users",
+            threshold_label=f"Review threshold: more than {format_figure(threshold, short=True)} users",
             title=f"{name}: users against the review threshold",
             subtitle="Users (log scale)",
+            sources=sources,
             source_ids=list(users["source_id"]) + ["tc-2021-07"],
         )
     stakes = profile["stakes"]
@@ -1079,6 +1040,7 @@ def profile_chart(profile: dict) -> Figure:
             stakes,
             title=f"{name}: who backs whom",
             subtitle="Stakes in percent where the source gives them",
+            sources=sources,
             source_ids=stakes["source_id"],
         )
     downloads = profile["downloads"]
@@ -1091,13 +1053,14 @@ def profile_chart(profile: dict) -> Figure:
             qualifier="qualifier",
             title=f"{name}: app downloads",
             subtitle="Cumulative downloads, App Store and Google Play",
+            sources=sources,
             source_ids=downloads["source_id"],
         )
     rounds = profile["funding_rounds"]
     rounds = rounds[rounds["amount_usd"].notna()]
     if len(rounds):
         labels = [
-            f"{tables.in_words(t)}, {a}"
+            f"{in_words(t)}, {a}"
             for t, a in zip(
                 rounds["round_type"], rounds["announced"].fillna("date unknown"), strict=True
             )
@@ -1110,6 +1073,7 @@ def profile_chart(profile: dict) -> Figure:
             unit="USD",
             title=f"{name}: funding rounds",
             subtitle="Amount raised, US dollars",
+            sources=sources,
             source_ids=rounds["source_id"],
         )
     events = profile["regulatory_events"]
@@ -1120,6 +1084,7 @@ def profile_chart(profile: dict) -> Figure:
             events.assign(label=labels),
             title=f"{name}: regulatory actions",
             subtitle="Dated actions of China's regulators",
+            sources=sources,
             source_ids=events["source_id"],
         )
     return placeholder(

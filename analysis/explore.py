@@ -29,17 +29,19 @@ def render_profile(pkg: Package, company: str, as_of: str | None = None) -> None
     """
     from IPython.display import display
 
-    from analysis import charts, metrics, tables
+    from analysis import charts, metrics
+    from analysis.present import tables
 
     profile = metrics.company_profile(pkg, company, as_of=as_of)
-    display(tables.profile_header(profile))
-    display(tables.user_bases_table(profile["user_bases"]))
-    display(tables.listings_table(profile["listings"]))
-    display(tables.events_table(profile["regulatory_events"]))
-    display(tables.funding_table(profile["funding_rounds"]))
-    display(tables.stakes_table(profile["stakes"]))
-    display(tables.downloads_table(profile["downloads"]))
-    charts.show(charts.profile_chart(profile))
+    sources = pkg.load("sources")
+    display(tables.profile_header(profile, sources=sources))
+    display(tables.user_bases_table(profile["user_bases"], sources=sources))
+    display(tables.listings_table(profile["listings"], sources=sources))
+    display(tables.events_table(profile["regulatory_events"], sources=sources))
+    display(tables.funding_table(profile["funding_rounds"], sources=sources))
+    display(tables.stakes_table(profile["stakes"], sources=sources))
+    display(tables.downloads_table(profile["downloads"], sources=sources))
+    charts.show(charts.profile_chart(profile, sources=sources))
 
 
 def company_explorer(pkg: Package, company: str, as_of: str | None = None, *, force: bool = False):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis.data.schema import partial_date_bounds
 from analysis.figures import Figure, exceeds, rank
-from analysis.tables import in_words
+from analysis.present.formatting import in_words
 
 if TYPE_CHECKING:
     from analysis.data import Package

@@ -249,63 +249,6 @@ def test_charts_leave_global_rcparams_alone(make):
 # --------------------------------------------------------------------------- text helpers
 
 
-@pytest.mark.parametrize(
-    ("value", "qualifier", "unit", "expected"),
-    [
-        (3e9, "at_least", "downloads", "≥ 3.0B"),
-        (500e6, "approximate", "users", "~500M"),
-        (460e6, "exact", "USD", "$460M"),
-        (2.5e9, "at_least", "USD", "≥ $2.5B"),
-        (4e9, "approximate", "USD", "~$4.0B"),
-        (17.2, "exact", "percent", "17.2%"),
-        (1e6, "at_most", "", "≤ 1.0M"),
-        (3_000_000, None, "users", "3.0M"),
-        (12_400, "exact", "", "12K"),
-        (950, "exact", "", "950"),
-        (None, "exact", "USD", "–"),
-    ],
-)
-def test_format_figure(value, qualifier, unit, expected):
-    assert charts.format_figure(value, qualifier, unit) == expected
-
-
-@pytest.mark.parametrize("value", [1e-3, 0.5, 7, 1e5, 1e9, 1e13, 1e21, 123456789012345.0])
-@pytest.mark.parametrize("unit", charts.UNITS)
-def test_format_figure_never_uses_scientific_notation(value, unit):
-    text = charts.format_figure(value, "exact", unit)
-    assert "e+" not in text and "e-" not in text and "E" not in text
-
-
-def test_format_figure_rejects_unknown_unit_and_qualifier():
-    with pytest.raises(ValueError, match="unit"):
-        charts.format_figure(1, "exact", "EUR")
-    with pytest.raises(ValueError, match="qualifier"):
-        charts.format_figure(1, "almost", "")
-
-
-def test_source_note_formats_producer_publisher_and_date():
-    assert charts.source_note("tc-sensortower", SOURCES) == (
-        "Source: Sensor Tower via TechCrunch, Jul 2021"
-    )
-    assert charts.source_note(["tc", "tc"], SOURCES) == "Source: TechCrunch, Jul 2021"
-    assert charts.source_note(["tc", "tc-company"], SOURCES) == (
-        "Sources: TechCrunch, Jul 2021; Banma via TechCrunch, 2 Jul 2021"
-    )
-
-
-def test_source_note_reads_the_sources_dataset_by_default():
-    assert charts.source_note(["tc-2021-07-sensortower"]) == (
-        "Source: Sensor Tower via TechCrunch, Jul 2021"
-    )
-
-
-def test_source_note_errors():
-    with pytest.raises(KeyError, match="nope"):
-        charts.source_note(["nope"], SOURCES)
-    with pytest.raises(ValueError, match="no source ids"):
-        charts.source_note([], SOURCES)
-
-
 # --------------------------------------------------------------------------- chart content
 
 
@@ -620,7 +563,9 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
-    fig = charts.profile_chart(metrics.company_profile(Package.open(), "Didi"))
+    fig = charts.profile_chart(
+        metrics.company_profile(Package.open(), "Didi"), sources=Package.open().load("sources")
+    )
     charts.show(fig)
     [(obj, raw)] = shown
     assert raw is True
@@ -641,7 +586,9 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
 def test_profile_chart_picks_what_the_data_holds(company, kind):
     from analysis import metrics
 
-    fig = charts.profile_chart(metrics.company_profile(Package.open(), company))
+    fig = charts.profile_chart(
+        metrics.company_profile(Package.open(), company), sources=Package.open().load("sources")
+    )
     assert fig._suptitle.get_text() == f"{company}: {kind}"
 
 
@@ -650,7 +597,7 @@ def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
 
     profile = metrics.company_profile(Package.open(), "Boss Zhipin")
     profile["regulatory_events"] = profile["regulatory_events"].iloc[0:0]
-    fig = charts.profile_chart(profile)
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
     assert fig._suptitle.get_text() == "Boss Zhipin: no chart"
     assert any("No user base, stake" in t.get_text() for t in fig.texts)
 
@@ -661,7 +608,7 @@ def test_profile_chart_shows_funding_rounds_when_that_is_all_there_is():
     profile = metrics.company_profile(Package.open(), "Banma")
     for key in ("user_bases", "stakes", "downloads"):
         profile[key] = profile[key].iloc[0:0]
-    fig = charts.profile_chart(profile)
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
     assert fig._suptitle.get_text() == "Banma: funding rounds"
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "$460M" in texts
@@ -696,13 +643,19 @@ def test_chinese_names_render_with_an_installed_cjk_font():
 def test_empty_table_with_a_message_gives_a_placeholder_chart(chart, kwargs):
     empty = pd.DataFrame(columns=["a", "b", "c"])
     fig = chart(
-        empty, title="T", subtitle="S", source_ids=[], empty_message="Nothing known yet", **kwargs
+        empty,
+        title="T",
+        subtitle="S",
+        source_ids=[],
+        sources=SOURCES,
+        empty_message="Nothing known yet",
+        **kwargs,
     )
     texts = [t.get_text() for t in fig.texts]
     assert "Nothing known yet" in texts and any(t.startswith("Source:") for t in texts)
     assert charts.png_bytes(fig).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="no rows to chart"):
-        chart(empty, title="T", subtitle="S", source_ids=[], **kwargs)
+        chart(empty, title="T", subtitle="S", source_ids=[], sources=SOURCES, **kwargs)
 
 
 def test_profile_chart_draws_the_threshold_known_at_the_profiles_as_of(data_copy):
@@ -718,7 +671,7 @@ def test_profile_chart_draws_the_threshold_known_at_the_profiles_as_of(data_copy
     assert metrics.review_threshold(pkg) == 5_000_000
     profile = metrics.company_profile(pkg, "Didi", as_of="2021-07-31")
     assert profile["review_threshold"] == 1_000_000
-    fig = charts.profile_chart(profile)
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
     texts = all_texts(fig)
     assert any("more than 1.0M users" in t for t in texts), texts
     assert not any("5.0M" in t or "5M" in t for t in texts)
@@ -731,6 +684,6 @@ def test_profile_chart_without_a_threshold_known_then_draws_no_threshold():
 
     profile = metrics.company_profile(Package.open(), "Didi", as_of="2021-07-31")
     profile["review_threshold"] = None
-    fig = charts.profile_chart(profile)
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
     assert fig._suptitle.get_text() == "Didi: users"
     assert not any("threshold:" in t.lower() for t in all_texts(fig))

@@ -137,7 +137,7 @@ PRELOAD = (
     "pandera",
     "analysis.data.package",
     "analysis.metrics",
-    "analysis.tables",
+    "analysis.present.tables",
     "analysis.charts",
 )
 
