@@ -15,7 +15,7 @@ _SUBMODULES = {
     "figures",
     "metrics",
     "present",
-    "charts",
+    "errors",
     "reports",
     "paths",
     "explore",

@@ -29,8 +29,8 @@ def render_profile(pkg: Package, company: str, as_of: str | None = None) -> None
     """
     from IPython.display import display
 
-    from analysis import charts, metrics
-    from analysis.present import tables
+    from analysis import metrics
+    from analysis.present import charts, tables
 
     profile = metrics.company_profile(pkg, company, as_of=as_of)
     sources = pkg.load("sources")

@@ -138,7 +138,7 @@ PRELOAD = (
     "analysis.data.package",
     "analysis.metrics",
     "analysis.present.tables",
-    "analysis.charts",
+    "analysis.present.charts",
 )
 
 #: Seconds to wait for a new server to import :data:`PRELOAD` and listen.

@@ -1,10 +1,10 @@
 """Charts: content (titles, units, source notes, qualifier marks), errors, CJK fonts, images.
 
 Image regression: each chart function is drawn from a small fixed table and compared with
-``tests/baselines/<name>.png`` (``matplotlib.testing.compare.compare_images``, RMS tolerance
+``tests/present/baselines/<name>.png`` (``matplotlib.testing.compare.compare_images``, RMS tolerance
 ``TOL``). After an intended change, rewrite the baselines and look at them before committing:
 
-    ROUNDUP_REGEN_BASELINES=1 .venv/bin/pytest -p no:nbval -o addopts="" tests/test_charts.py
+    ROUNDUP_REGEN_BASELINES=1 .venv/bin/pytest -p no:nbval -o addopts="" tests/present/test_charts.py
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.testing.compare import compare_images
 
-from analysis import charts, paths
+from analysis import paths
 from analysis.data import Package
+from analysis.present import charts
+from analysis.present.charts import fonts
+from analysis.present.charts.timeline import _stack_labels
 
 BASELINES = Path(__file__).parent / "baselines"
 REGEN = os.environ.get("ROUNDUP_REGEN_BASELINES") == "1"
@@ -203,7 +206,7 @@ def drawn(fig: Figure):
 
 STYLE_PROBE = """
 import json, matplotlib as mpl, matplotlib.style
-matplotlib.style.use("analysis.house")
+matplotlib.style.use("analysis.present.charts.house")
 r = mpl.rcParams
 print(json.dumps({
     "spines": [r["axes.spines.top"], r["axes.spines.right"]],
@@ -235,7 +238,9 @@ def test_style_is_a_package_style_with_the_house_look():
 
 
 def test_style_sets_no_backend():
-    text = (paths.PROJECT_ROOT / "analysis" / "house.mplstyle").read_text(encoding="utf-8")
+    text = (paths.PROJECT_ROOT / "analysis" / "present" / "charts" / "house.mplstyle").read_text(
+        encoding="utf-8"
+    )
     assert re.search(r"^\s*backend\s*:", text, flags=re.MULTILINE) is None
 
 
@@ -394,7 +399,7 @@ def placed_boxes(xs, sizes, spots) -> list[tuple[float, float, float, float, flo
 def test_timeline_labels_never_overlap_and_stay_on_the_axis():
     for seed in range(500):
         xs, sizes = random_labels(seed, most=12)
-        boxes = placed_boxes(xs, sizes, charts._stack_labels(xs, sizes, 6.9, slack=0.25))
+        boxes = placed_boxes(xs, sizes, _stack_labels(xs, sizes, 6.9, slack=0.25))
         for (_x, lo, hi, bottom, top), (_x2, lo2, hi2, bottom2, top2) in combinations(boxes, 2):
             overlap = lo < hi2 and lo2 < hi and bottom < top2 and bottom2 < top
             assert not overlap, f"labels overlap (seed {seed})"
@@ -406,7 +411,7 @@ def test_timeline_stems_stay_clear_of_labels():
     # Holds unless a crowd of wide labels cannot be untangled (never seen with six or fewer).
     for seed in range(500):
         xs, sizes = random_labels(seed, most=6)
-        boxes = placed_boxes(xs, sizes, charts._stack_labels(xs, sizes, 6.9, slack=0.25))
+        boxes = placed_boxes(xs, sizes, _stack_labels(xs, sizes, 6.9, slack=0.25))
         for x, _lo, _hi, _bottom, top in boxes:
             for _x2, lo2, hi2, bottom2, _top2 in boxes:
                 if lo2 < x < hi2:
@@ -479,8 +484,8 @@ CJK_STAKES = STAKES.assign(investor=["腾讯", "软银", "软银", "阿里巴巴
 
 
 def test_no_cjk_font_warns_once_and_silences_glyph_warnings(monkeypatch):
-    monkeypatch.setattr(charts, "_find_cjk_font", lambda: None)
-    monkeypatch.setattr(charts, "_cjk_warning_issued", False)
+    monkeypatch.setattr(fonts, "_find_cjk_font", lambda: None)
+    monkeypatch.setattr(fonts, "_cjk_warning_issued", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(2):
@@ -495,7 +500,7 @@ def test_no_cjk_font_warns_once_and_silences_glyph_warnings(monkeypatch):
 
 def test_cjk_font_found_is_used_as_fallback(monkeypatch):
     # DejaVu Serif stands in for an installed CJK font: it exists on every matplotlib install.
-    monkeypatch.setattr(charts, "_find_cjk_font", lambda: "DejaVu Serif")
+    monkeypatch.setattr(fonts, "_find_cjk_font", lambda: "DejaVu Serif")
     before = list(mpl.rcParams["font.family"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -511,20 +516,20 @@ def test_ascii_charts_do_not_look_for_cjk_fonts(monkeypatch, make):
     def fail() -> None:
         raise AssertionError("ensure_cjk_font called for a chart without CJK text")
 
-    monkeypatch.setattr(charts, "ensure_cjk_font", fail)
+    monkeypatch.setattr(fonts, "ensure_cjk_font", fail)
     for name in CHARTS:
         make(name)
 
 
 def test_ensure_cjk_font_adds_the_font_to_font_family(monkeypatch):
-    monkeypatch.setattr(charts, "_find_cjk_font", lambda: "DejaVu Serif")
+    monkeypatch.setattr(fonts, "_find_cjk_font", lambda: "DejaVu Serif")
     with mpl.rc_context({"font.family": ["sans-serif"]}):
         assert charts.ensure_cjk_font() == "DejaVu Serif"
         assert list(mpl.rcParams["font.family"]) == ["sans-serif", "DejaVu Serif"]
 
 
 def test_cjk_font_detection_finds_a_real_cjk_font_or_none():
-    found = charts._find_cjk_font()
+    found = fonts._find_cjk_font()
     if found is not None:
         from matplotlib import font_manager
 
@@ -616,7 +621,7 @@ def test_profile_chart_shows_funding_rounds_when_that_is_all_there_is():
 
 def test_chinese_names_render_with_an_installed_cjk_font():
     """With a CJK font installed (.ci/run installs fonts-wqy-microhei), no glyph goes missing."""
-    if charts._find_cjk_font() is None:
+    if fonts._find_cjk_font() is None:
         pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
