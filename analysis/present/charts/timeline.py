@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import ScaledTranslation
@@ -156,6 +158,35 @@ def timeline(
         return placeholder(title, subtitle, empty_message)
     rows = _rows(events, [date, label], "timeline")
     labels = _labels(rows, label)
+    groups, with_year = _day_groups(rows, date, labels)
+    note = source_note(source_ids, sources, required=True)
+    with _house(title, subtitle, note, *labels):
+        frame = _Frame(title, subtitle, note)
+        inset = 0.3  # room for the first and last tick labels (in)
+        width = frame.width - 2 * (_PAD_X + inset)
+        first, last = mdates.date2num(min(groups)), mdates.date2num(max(groups))
+        span = max(last - first, 6.0)  # days; a single day still gets a readable axis
+        days_per_inch = span / (width - 0.5)  # 0.25 in between the outer events and the edges
+        start = (first + last - span) / 2 - 0.25 * days_per_inch
+        texts = _day_labels(frame.fig, groups, with_year)
+        xs = [(mdates.date2num(day) - start) / days_per_inch for day in groups]
+        spots = _stack_labels(xs, [t.size for t in texts], width, slack=inset - 0.05)
+        stack = max(bottom + t.size[1] for (bottom, _), t in zip(spots, texts, strict=True)) + 0.05
+        frame.fit(stack + 0.35)
+        ax = frame.fig.add_axes(frame.body_rect(bottom=0.35, inset=inset))
+        ax.set_xlim(start, start + width * days_per_inch)
+        ax.set_ylim(0, stack)  # one y unit = one inch
+        for day, text, spot in zip(groups, texts, spots, strict=True):
+            _draw_stem(ax, mdates.date2num(day), text, *spot)
+        _date_axis(ax, with_year)
+        return frame.done()
+
+
+def _day_groups(
+    rows: pd.DataFrame, date: str, labels: list[str]
+) -> tuple[dict[pd.Timestamp, list[str]], bool]:
+    """Labels grouped by day (days ascending, input order within a day) and whether the days
+    span more than one year. ``ValueError`` naming the events without a date."""
     when = pd.to_datetime(rows[date])
     if when.isna().any():
         which = ", ".join(repr(labels[i]) for i in np.flatnonzero(when.isna().to_numpy()))
@@ -163,73 +194,77 @@ def timeline(
             f"timeline(): {date} is empty for {which}; undated events cannot be placed"
         )
     days = when.dt.normalize()
-    with_year = days.min().year != days.max().year
     groups: dict[pd.Timestamp, list[str]] = {}
     for day, text in sorted(zip(days, labels, strict=True), key=lambda p: p[0]):
         groups.setdefault(day, []).append(text)
-    note = source_note(source_ids, sources, required=True)
-    with _house(title, subtitle, note, *labels):
-        frame = _Frame(title, subtitle, note)
-        fig = frame.fig
-        inset = 0.3  # room for the first and last tick labels (in)
-        width = frame.width - 2 * (_PAD_X + inset)
-        first, last = mdates.date2num(min(groups)), mdates.date2num(max(groups))
-        span = max(last - first, 6.0)  # days; a single day still gets a readable axis
-        days_per_inch = span / (width - 0.5)  # 0.25 in between the outer events and the edges
-        start = (first + last - span) / 2 - 0.25 * days_per_inch
-        end = start + width * days_per_inch
-        head_props = {"size": 9.5, "weight": "bold", "color": _INK}
-        body_props = {"size": 9, "color": _MUTED, "linespacing": 1.35}
-        gap, offset = 0.04, 4 / 72  # head-body gap; text offset from its stem (inches)
-        heads, bodies, sizes, xs = [], [], [], []
-        for day, items in groups.items():
-            head = format_day(day, with_year)
-            if len(items) == 1:
-                body = _wrap(items[0], 32)
-            else:  # a bulleted list, left-aligned even when the label hangs left of its stem
-                body = "\n".join(
-                    _wrap(t, 30, initial_indent="• ", subsequent_indent="   ") for t in items
-                )
-            head_w, head_h = _measure(fig, head, **head_props)
-            body_w, body_h = _measure(fig, body, **body_props)
-            heads.append((head, head_h))
-            bodies.append(body)
-            sizes.append((max(head_w, body_w) + offset, head_h + gap + body_h))
-            xs.append((mdates.date2num(day) - start) / days_per_inch)
-        spots = _stack_labels(xs, sizes, width, slack=inset - 0.05)
-        stack = (
-            max(bottom + h for (bottom, _left), (_w, h) in zip(spots, sizes, strict=True)) + 0.05
-        )
-        frame.fit(stack + 0.35)
-        ax = fig.add_axes(frame.body_rect(bottom=0.35, inset=inset))
-        ax.set_xlim(start, end)
-        ax.set_ylim(0, stack)  # one y unit = one inch
-        for (day, items), (head, head_h), body, (_w, h), (bottom, hangs_right) in zip(
-            groups.items(), heads, bodies, sizes, spots, strict=True
-        ):
-            x = mdates.date2num(day)
-            top = bottom + h
-            ax.vlines(x, 0, top, color=_RULE, linewidth=0.8, zorder=1)
-            ax.plot(x, 0, "o", markersize=6, color=_ACCENT, clip_on=False, zorder=3)
-            shift = ScaledTranslation(offset if hangs_right else -offset, 0, fig.dpi_scale_trans)
-            ha = "left" if hangs_right else "right"
-            on_stem = {"transform": ax.transData + shift, "ha": ha, "va": "top"}
-            ax.text(x, top, head, **on_stem, **head_props)
-            ax.text(
-                x,
-                top - head_h - gap,
-                body,
-                multialignment="left" if len(items) > 1 else ha,
-                **on_stem,
-                **body_props,
+    return groups, days.min().year != days.max().year
+
+
+_HEAD_PROPS = {"size": 9.5, "weight": "bold", "color": _INK}
+_BODY_PROPS = {"size": 9, "color": _MUTED, "linespacing": 1.35}
+_GAP = 0.04  # between a label's date and its text (in)
+_OFFSET = 4 / 72  # between a label and its stem (in)
+
+
+@dataclass(frozen=True)
+class _DayLabel:
+    """One day's label: its bold date (``head``, ``head_h`` inches tall), its text (``body``,
+    a bulleted list when ``listed``) and its ``size`` (width, height) in inches."""
+
+    head: str
+    head_h: float
+    body: str
+    listed: bool
+    size: tuple[float, float]
+
+
+def _day_labels(fig: Figure, groups: dict[pd.Timestamp, list[str]], with_year: bool):
+    """The label of each day of ``groups``, measured on ``fig``."""
+    out = []
+    for day, items in groups.items():
+        head = format_day(day, with_year)
+        if len(items) == 1:
+            body = _wrap(items[0], 32)
+        else:  # a bulleted list, left-aligned even when the label hangs left of its stem
+            body = "\n".join(
+                _wrap(t, 30, initial_indent="• ", subsequent_indent="   ") for t in items
             )
-        for side in ("left", "right", "top"):
-            ax.spines[side].set_visible(False)
-        ax.spines["bottom"].set_color(_MUTED)
-        ax.yaxis.set_visible(False)
-        ax.grid(False)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
-        ax.xaxis.set_major_formatter(
-            FuncFormatter(lambda x, _pos: format_day(mdates.num2date(x), with_year))
-        )
-        return frame.done()
+        head_w, head_h = _measure(fig, head, **_HEAD_PROPS)
+        body_w, body_h = _measure(fig, body, **_BODY_PROPS)
+        size = (max(head_w, body_w) + _OFFSET, head_h + _GAP + body_h)
+        out.append(_DayLabel(head, head_h, body, len(items) > 1, size))
+    return out
+
+
+def _draw_stem(ax: Axes, x: float, label: _DayLabel, bottom: float, hangs_right: bool) -> None:
+    """A stem from the axis at ``x`` up to the top of ``label``, which sits at ``bottom``."""
+    top = bottom + label.size[1]
+    ax.vlines(x, 0, top, color=_RULE, linewidth=0.8, zorder=1)
+    ax.plot(x, 0, "o", markersize=6, color=_ACCENT, clip_on=False, zorder=3)
+    shift = ScaledTranslation(
+        _OFFSET if hangs_right else -_OFFSET, 0, ax.get_figure().dpi_scale_trans
+    )
+    ha = "left" if hangs_right else "right"
+    on_stem = {"transform": ax.transData + shift, "ha": ha, "va": "top"}
+    ax.text(x, top, label.head, **on_stem, **_HEAD_PROPS)
+    ax.text(
+        x,
+        top - label.head_h - _GAP,
+        label.body,
+        multialignment="left" if label.listed else ha,
+        **on_stem,
+        **_BODY_PROPS,
+    )
+
+
+def _date_axis(ax: Axes, with_year: bool) -> None:
+    """Only the time axis shows: a grey baseline with dates in words ("2 Jul")."""
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_color(_MUTED)
+    ax.yaxis.set_visible(False)
+    ax.grid(False)
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda x, _pos: format_day(mdates.num2date(x), with_year))
+    )
