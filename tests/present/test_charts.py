@@ -27,6 +27,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.testing.compare import compare_images
+from sample_sources import SOURCES
 
 from analysis import paths
 from analysis.data import Package
@@ -38,17 +39,6 @@ BASELINES = Path(__file__).parent / "baselines"
 REGEN = os.environ.get("ROUNDUP_REGEN_BASELINES") == "1"
 TOL = 3.0  # RMS difference allowed, in 0-255 grey levels
 DPI = 100
-
-# A fixed sources table, so that baselines do not move when data/sources.csv does.
-SOURCES = pd.DataFrame(
-    {
-        "source_id": ["tc", "tc-sensortower", "tc-company"],
-        "publisher": ["TechCrunch", "TechCrunch", "TechCrunch"],
-        "producer": ["TechCrunch", "Sensor Tower", "Banma"],
-        "date_published": ["2021-07", "2021-07", "2021-07-02"],
-    },
-    dtype="string",
-)
 
 MONEY = pd.DataFrame(
     {

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from sample_sources import SOURCES
 
 from analysis.data import Package
 from analysis.present import formatting
-
-# A fixed sources table for the chart-style notes.
-SOURCES = pd.DataFrame(
-    {
-        "source_id": ["tc", "tc-sensortower", "tc-company"],
-        "publisher": ["TechCrunch", "TechCrunch", "TechCrunch"],
-        "producer": ["TechCrunch", "Sensor Tower", "Banma"],
-        "date_published": ["2021-07", "2021-07", "2021-07-02"],
-    },
-    dtype="string",
-)
 
 
 @pytest.mark.parametrize(
