@@ -6,7 +6,8 @@ Modules:
   ``schema``    a Table Schema turned into typed parsing, pandera checks and project rules
   ``csvfile``   reading one CSV file into header and records with their line numbers
   ``problems``  :class:`Problem` (one broken rule) and :class:`DataError`
-  ``evidence``  figure phrases -> value, unit, qualifier; checks
+  ``evidence``  a source's figure phrase -> value, unit, qualifier; checks against the data
+  ``phrases``   finding figure phrases in text (number words, scales, qualifier words)
 
 ``from analysis.data import Package, Problem, DataError`` is the short way in; the names load
 their module on first use, so importing ``analysis.data`` alone imports no pandas.

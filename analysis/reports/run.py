@@ -100,7 +100,7 @@ _HIDDEN_TAGS = {"parameters", "injected-parameters", "interactive-only"}
 _VERSIONED = ("pandas", "matplotlib", "papermill", "nbconvert", "nbclient", "ipykernel")
 
 
-#: Name of the fork-server kernel (:mod:`analysis.reports.forkserver`): a fresh kernel per
+#: Name of the fork-server kernel (:mod:`analysis.reports.kernels`): a fresh kernel per
 #: report, forked from a process that has already imported pandas, matplotlib and analysis.
 FORK_KERNEL = "roundup-fork"
 
@@ -124,7 +124,7 @@ class Job:
     inputs: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     timeout: int = DEFAULT_TIMEOUT
-    kernel_name: str = "python3"  # FORK_KERNEL: a fork-server kernel (analysis.reports.forkserver)
+    kernel_name: str = "python3"  # FORK_KERNEL: a fork-server kernel (analysis.reports.kernels)
     report_timeout: float = DEFAULT_REPORT_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT
 
@@ -515,9 +515,9 @@ def _engine() -> type:
 def _kernel_kwargs(kernel_name: str) -> dict[str, Any]:
     """papermill keywords for a kernel: the fork-server kernel needs its own kernel manager."""
     if kernel_name == FORK_KERNEL:
-        from analysis.reports import forkserver
+        from analysis.reports.kernels import provisioner
 
-        return forkserver.execute_kwargs()
+        return provisioner.execute_kwargs()
     return {"kernel_name": kernel_name}
 
 

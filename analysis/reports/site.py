@@ -558,7 +558,7 @@ def build(
     ``report_timeout`` the limit of a whole report's execution and ``max_output`` the limit of
     its kept output in characters (see :mod:`analysis.reports.run`); ``keep`` is the number of
     runs kept per report; ``kernel`` is ``"fork"`` (a fresh kernel per report forked from a
-    server that has already imported the libraries, see :mod:`analysis.reports.forkserver`;
+    server that has already imported the libraries, see :mod:`analysis.reports.kernels`;
     the default) or a kernelspec name such as ``"python3"``; ``data_dir`` (default :func:`analysis.paths.data_dir`) is hashed and
     passed to every kernel as ``ROUNDUP_DATA_DIR``. Failed reports do not stop the others:
     check :attr:`BuildSummary.failed`.
@@ -701,9 +701,9 @@ def _run_and_publish(
     if to_run and limits["kernel_name"] == FORK_KERNEL and isinstance(pool, LocalExecutor):
         # one fork server for the whole build, shared by every worker; it stops with this
         # process. A no-change rebuild runs nothing and starts none.
-        from analysis.reports import forkserver
+        from analysis.reports.kernels import client
 
-        forkserver.ensure_server()
+        client.ensure_server()
     results = pool.run(to_run)
     try:
         for job, record in results:
