@@ -1,4 +1,7 @@
-"""Interactive exploration in JupyterLab: a company dropdown that re-renders the profile.
+"""Interactive exploration in JupyterLab: a company dropdown and an as-of date that re-render the profile.
+
+The date says what was known when: every table, the chart and the "figures and their sources"
+table (:func:`analysis.history.company_figures`) keep only rows known by it.
 
 Widgets need a live front end. Under papermill, nbclient or nbval there is none, so
 :func:`company_explorer` returns ``None`` there and the notebook shows nothing extra; in
@@ -8,6 +11,7 @@ widget.
 
 from __future__ import annotations
 
+import datetime
 import os
 from typing import TYPE_CHECKING
 
@@ -29,7 +33,7 @@ def render_profile(pkg: Package, company: str, as_of: str | None = None) -> None
     """
     from IPython.display import display
 
-    from analysis import metrics
+    from analysis import history, metrics
     from analysis.present import charts, tables
 
     profile = metrics.company_profile(pkg, company, as_of=as_of)
@@ -41,14 +45,16 @@ def render_profile(pkg: Package, company: str, as_of: str | None = None) -> None
     display(tables.funding_table(profile["funding_rounds"], sources=sources))
     display(tables.stakes_table(profile["stakes"], sources=sources))
     display(tables.downloads_table(profile["downloads"], sources=sources))
+    display(tables.backing_table(history.company_figures(pkg, company, as_of), sources=sources))
     charts.show(charts.profile_chart(profile, sources=sources))
 
 
 def company_explorer(pkg: Package, company: str, as_of: str | None = None, *, force: bool = False):
-    """A dropdown of every company in ``pkg`` above an output area holding its profile.
+    """A company dropdown and an "As of" date picker above an output area holding the profile.
 
-    Returns an ``ipywidgets.VBox`` in a live front end (or with ``force=True``), else ``None``.
-    Choosing another company re-renders the profile in place.
+    Returns an ``ipywidgets.VBox`` (children: the dropdown, the date picker, the output) in a
+    live front end (or with ``force=True``), else ``None``. Choosing another company or date
+    re-renders the profile in place, as known on that date (an empty date: everything).
     """
     if not (force or in_live_frontend()):
         return None
@@ -59,13 +65,24 @@ def company_explorer(pkg: Package, company: str, as_of: str | None = None, *, fo
     names = sorted(metrics.companies(pkg)["company"])
     start = metrics.resolve_company(pkg, company)
     dropdown = widgets.Dropdown(options=names, value=start, description="Company")
+    start_date = _date_or_none(as_of)
+    picker = widgets.DatePicker(value=start_date, description="As of")
     out = widgets.Output()
 
     def _show(change=None) -> None:
         out.clear_output(wait=True)
+        when = picker.value.isoformat() if picker.value else None
         with out:
-            render_profile(pkg, dropdown.value, as_of=as_of)
+            render_profile(pkg, dropdown.value, as_of=when)
 
     dropdown.observe(_show, names="value")
+    picker.observe(_show, names="value")
     _show()
-    return widgets.VBox([dropdown, out])
+    return widgets.VBox([dropdown, picker, out])
+
+
+def _date_or_none(as_of: str | None) -> datetime.date | None:
+    """The last day of the period ``as_of`` names, as a date (None for no date)."""
+    from analysis.history import period_end
+
+    return period_end(as_of, "as_of").date() if as_of else None

@@ -7,6 +7,13 @@ over one million, "at least 3 billion" is not known to be over "about 3.1 billio
 
 ``as_of`` (an ISO date, day, month or year precision) keeps what was known by then
 (:func:`known_by`); ``None`` keeps everything.
+
+Which figure a report shows when several were known is ONE rule, kept in
+:mod:`analysis.history` and re-exported here: among rows with as_of <= the date, the latest
+reported; on the same date a filing beats the company's own statement, which beats a
+measurement firm (Sensor Tower), which beats the press (:func:`choose`,
+:func:`figure_as_of` returns the choice and the alternatives, :func:`series` one point per
+date, :func:`sources_differ` where sources give different figures).
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis.data.schema import partial_date_bounds
 from analysis.figures import Figure, exceeds, rank
+from analysis.history import choose, chosen_ids, figure_as_of, known_by, series, sources_differ
 from analysis.present.formatting import in_words
 
 if TYPE_CHECKING:
@@ -25,6 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UnknownCompanyError",
+    "choose",
+    "figure_as_of",
+    "series",
+    "sources_differ",
     "companies",
     "company_profile",
     "event_timeline",
@@ -38,28 +49,6 @@ __all__ = [
     "stakes_of",
     "threshold_sensitivity",
 ]
-
-
-def known_by(df: pd.DataFrame, as_of: str | None) -> pd.DataFrame:
-    """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended by then.
-
-    A figure dated "2021-07" counts as known from 31 Jul 2021; an ``as_of`` of "2021-07" means
-    the end of July 2021. ``as_of=None`` keeps every row.
-    Raises ``ValueError`` if ``as_of`` is not an ISO date.
-    """
-    if not as_of:
-        return df
-    return df[df["as_of_end"] <= _period_end(as_of, "as_of")].reset_index(drop=True)
-
-
-def _period_end(text: str, name: str) -> pd.Timestamp:
-    """Last day of the period a partial ISO date names ("2021-07" -> 31 Jul 2021)."""
-    try:
-        return pd.Timestamp(partial_date_bounds(str(text).strip())[1])
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"{name} must be an ISO date such as 2021-07-31 (or 2021-07, 2021), not {text!r}"
-        ) from None
 
 
 def _known(pkg: Package, name: str, as_of: str | None) -> pd.DataFrame:
@@ -265,6 +254,9 @@ def milestone_club(
 ) -> pd.DataFrame:
     """Apps whose cumulative downloads reached ``milestone`` (downloads), qualifier-aware.
 
+    Each app counts with the one figure a report shows as known on ``as_of`` (:func:`choose`:
+    the latest reported, then the best producer), never with an older or a quarterly figure.
+
     Source: Sensor Tower via TechCrunch, Jul 2021 (App Store and Google Play).
     Returns apps that reached it ("yes") or may have ("undetermined"), ranked by downloads:
     columns ``app`` (string), ``company`` (string), ``downloads`` (Float64, count),
@@ -274,7 +266,8 @@ def milestone_club(
     if milestone < 0:
         raise ValueError("milestone must be a number of downloads >= 0")
     dl = _known(pkg, "downloads", as_of)
-    dl = dl[dl["measure"] == "downloads"].rename(columns={"value": "downloads"})
+    latest = chosen_ids(pkg, "downloads", as_of)  # one figure per app: the rule's choice
+    dl = dl[dl["record_id"].isin(latest)].rename(columns={"value": "downloads"})
     if dl.empty:
         return pd.DataFrame(columns=_CLUB_COLUMNS)
     dl = dl.copy()

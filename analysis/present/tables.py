@@ -18,6 +18,7 @@ from analysis.present.formatting import format_date, format_figure, in_words, so
 
 __all__ = [
     "ReaderTable",
+    "backing_table",
     "club_table",
     "downloads_table",
     "events_table",
@@ -28,6 +29,7 @@ __all__ = [
     "profile_header",
     "reader_table",
     "sensitivity_table",
+    "sources_differ_table",
     "stakes_table",
     "user_bases_table",
 ]
@@ -405,3 +407,91 @@ def club_table(
         caption=caption,
         table_id="club",
     )
+
+
+def _unit_of(unit) -> str:
+    """The formatting unit of a figure's unit ("USD", "users", "downloads"; else a bare count)."""
+    return str(unit) if unit in ("USD", "users", "downloads", "percent") else ""
+
+
+def sources_differ_table(
+    differ: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Where sources give figures"
+) -> ReaderTable:
+    """Subjects and measures where several sources give a figure for the same date.
+
+    ``differ``: rows of :func:`analysis.history.sources_differ`. Columns shown: Subject,
+    Measure (in words, with the period when not cumulative, and a listing's status), Date,
+    Sources (``"consistent"`` or ``"differ"``), Figures ("≥ 1.0B downloads (Sensor Tower) ·
+    1.0B downloads (…)", the figure shown first). The note names every source.
+    """
+    by_id = sources.set_index("source_id")
+    shown = pd.DataFrame(
+        {
+            "Subject": differ["subject"].astype(str),
+            "Measure": [
+                in_words(m)
+                + ("" if p == "cumulative" else f" ({in_words(p).lower()})")
+                + ("" if pd.isna(s) else f", {s}")
+                for m, p, s in zip(
+                    differ["measure"], differ["period"], differ["status"], strict=True
+                )
+            ],
+            "Date": [format_date(d) for d in differ["as_of"]],
+            "Sources": differ["verdict"].astype(str),
+            "Figures": [
+                " · ".join(
+                    f"{format_figure(v, q, _unit_of(u))} ({_who(by_id, sid)})" for v, q, sid in figs
+                )
+                for figs, u in zip(differ["figures"], differ["unit"], strict=True)
+            ],
+        }
+    )
+    ids = [sid for figs in differ["figures"] for _v, _q, sid in figs]
+    note = source_note(ids, sources) if ids else ""
+    return ReaderTable(shown, caption=caption, note=note, table_id="sources-differ")
+
+
+def _who(by_id: pd.DataFrame, sid: str) -> str:
+    """Who produced a source's figure (its producer, else its publisher)."""
+    if sid not in by_id.index:
+        return sid
+    row = by_id.loc[sid]
+    return str(row["producer"] if pd.notna(row["producer"]) else row["publisher"])
+
+
+def backing_table(
+    figures: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Figures and their sources"
+) -> ReaderTable:
+    """Each figure shown for a company and the sources behind it.
+
+    ``figures``: rows of :func:`analysis.history.company_figures`. Columns shown: Subject,
+    Measure, Figure (with its qualifier mark and unit), As of, Source (who produced the figure
+    shown), Also reported by (the other sources known then). The note names every source.
+    """
+    by_id = sources.set_index("source_id")
+    shown = pd.DataFrame(
+        {
+            "Subject": figures["subject"].astype(str),
+            "Measure": [
+                in_words(m) + ("" if p == "cumulative" else f" ({in_words(p).lower()})")
+                for m, p in zip(figures["measure"], figures["period"], strict=True)
+            ],
+            "Figure": [
+                format_figure(v, q, _unit_of(u))
+                for v, q, u in zip(
+                    figures["value"], figures["qualifier"], figures["unit"], strict=True
+                )
+            ],
+            "As of": [format_date(d) for d in figures["as_of"]],
+            "Source": [_who(by_id, s) for s in figures["source_id"]],
+            "Also reported by": [
+                "; ".join(_who(by_id, s) for s in str(o).split("; ") if s) if pd.notna(o) else ""
+                for o in figures["other_sources"]
+            ],
+        }
+    )
+    ids = list(figures["source_id"]) + [
+        s for o in figures["other_sources"].dropna() for s in str(o).split("; ") if s
+    ]
+    note = source_note(ids, sources) if ids else ""
+    return ReaderTable(shown, caption=caption, note=note, table_id="figures-sources")

@@ -17,6 +17,8 @@ Modules:
   ``bars``       :func:`qualified_bars`, :func:`threshold_bars`
   ``timeline``   :func:`timeline`
   ``ownership``  :func:`ownership`
+  ``series``     :func:`series_chart`, a dated series (e.g. cumulative downloads)
+  ``ipo``        :func:`ipo_sizes`, IPO sizes planned vs priced
   ``profile``    :func:`profile_chart`, the chart of one company profile
   ``output``     :func:`show` (one PNG output in a notebook), :func:`png_bytes`
 """
@@ -26,20 +28,24 @@ from __future__ import annotations
 from analysis.present.charts.bars import qualified_bars, threshold_bars
 from analysis.present.charts.fonts import ensure_cjk_font
 from analysis.present.charts.frame import placeholder
+from analysis.present.charts.ipo import ipo_sizes
 from analysis.present.charts.output import png_bytes, show
 from analysis.present.charts.ownership import ownership
 from analysis.present.charts.profile import profile_chart
+from analysis.present.charts.series import series_chart
 from analysis.present.charts.style import STYLE
 from analysis.present.charts.timeline import timeline
 
 __all__ = [
     "STYLE",
     "ensure_cjk_font",
+    "ipo_sizes",
     "ownership",
     "placeholder",
     "png_bytes",
     "profile_chart",
     "qualified_bars",
+    "series_chart",
     "show",
     "threshold_bars",
     "timeline",
