@@ -42,6 +42,7 @@ __all__ = [
     "choose",
     "chosen_ids",
     "company_figures",
+    "company_history",
     "facts",
     "ipo_sizes",
     "figure_as_of",
@@ -116,13 +117,13 @@ def producer_kind(producer, own_names=()) -> str:
 
 # --------------------------------------------------------------------------- facts
 
-#: Measures by dataset: (measure name or the column naming it, subject column, value column,
-#: qualifier column, unit or the column naming it).
+#: Measures by dataset: (column naming the measure or "=" and the measure, subject column, value
+#: column, qualifier column, column naming the unit or "=" and the unit).
 MEASURES = {
     "downloads": ("measure", "app", "value", "qualifier", "unit"),
-    "user_bases": ("metric", "company", "users", "qualifier", "users"),
-    "funding_rounds": ("=valuation", "company", "valuation_usd", "valuation_qualifier", "USD"),
-    "listings": ("=amount_raised", "company", "amount_raised_usd", "qualifier", "USD"),
+    "user_bases": ("metric", "company", "users", "qualifier", "=users"),
+    "funding_rounds": ("=valuation", "company", "valuation_usd", "valuation_qualifier", "=USD"),
+    "listings": ("=amount_raised", "company", "amount_raised_usd", "qualifier", "=USD"),
 }
 
 _FACT_DTYPES = {
@@ -164,7 +165,7 @@ def _dataset_facts(pkg: Package, ds: str, as_of: str | None, producers: dict) ->
                 "period": rec.get("period") if pd.notna(rec.get("period")) else "cumulative",
                 "status": rec.get("status"),
                 "value": float(rec[value]),
-                "unit": rec[unit] if unit in rec else unit,
+                "unit": unit[1:] if unit.startswith("=") else rec[unit],
                 "qualifier": rec[qualifier],
                 "as_of": rec["as_of"],
                 "as_of_end": rec["as_of_end"],
@@ -436,3 +437,17 @@ def company_figures(pkg: Package, company: str, as_of: str | None = None) -> pd.
     out = pd.DataFrame(rows, columns=[*cols, "other_sources"])
     dtypes = {c: _FACT_DTYPES[c] for c in cols} | {"other_sources": "string"}
     return out.astype(dtypes).reset_index(drop=True)
+
+
+def company_history(pkg: Package, company: str, as_of: str | None = None) -> pd.DataFrame:
+    """Every dated figure of one company (its own and its apps'), oldest first: its history.
+
+    Rows of :func:`facts` (same columns) whose ``company`` is ``company`` (canonical name),
+    sorted by ``as_of_end``, then subject, measure and the rule's producer order.
+    Raises ``ValueError`` for a bad ``as_of``.
+    """
+    f = facts(pkg, as_of)
+    f = f[(f["company"] == company).fillna(False)]
+    return f.sort_values(
+        ["as_of_end", "subject", "measure", "producer_rank", "source_id"]
+    ).reset_index(drop=True)

@@ -24,6 +24,7 @@ __all__ = [
     "events_table",
     "exposure_table",
     "funding_table",
+    "history_table",
     "key_figures_table",
     "listings_table",
     "profile_header",
@@ -495,3 +496,35 @@ def backing_table(
     ]
     note = source_note(ids, sources) if ids else ""
     return ReaderTable(shown, caption=caption, note=note, table_id="figures-sources")
+
+
+def history_table(
+    rows: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "What was reported when"
+) -> ReaderTable:
+    """A company's dated figures, oldest first, each with who produced it.
+
+    ``rows``: rows of :func:`analysis.history.company_history` (or :func:`~analysis.history.facts`).
+    Columns shown: Date, Subject, Measure (with a non-cumulative period), Figure, Source (the
+    producer) and Kind (filing / company / measurement / press). The note names every source.
+    """
+    by_id = sources.set_index("source_id")
+    shown = pd.DataFrame(
+        {
+            "Date": [format_date(d) for d in rows["as_of"]],
+            "Subject": rows["subject"].astype(str),
+            "Measure": [
+                in_words(m)
+                + ("" if p == "cumulative" else f" ({in_words(p).lower()})")
+                + ("" if pd.isna(s) else f", {s}")
+                for m, p, s in zip(rows["measure"], rows["period"], rows["status"], strict=True)
+            ],
+            "Figure": [
+                format_figure(v, q, _unit_of(u))
+                for v, q, u in zip(rows["value"], rows["qualifier"], rows["unit"], strict=True)
+            ],
+            "Source": [_who(by_id, s) for s in rows["source_id"]],
+            "Kind": rows["producer_kind"].astype(str),
+        }
+    )
+    note = source_note(list(rows["source_id"]), sources) if len(rows) else ""
+    return ReaderTable(shown, caption=caption, note=note, table_id="history")
