@@ -4,8 +4,9 @@ Starts ``jupyter lab`` from this venv on a free localhost port (random token, no
 check, private Jupyter config/data/runtime folders) with a temporary folder as its root holding an
 output-free copy of ``notebooks/02-company-profile.ipynb``, so the repository is never touched.
 Then Chromium, driven by Playwright and kept off the network, opens the notebook, runs every cell
-through the Run menu, and checks the profile table, the chart, the company dropdown (which only
-exists in a live front end) and that choosing another company re-renders the profile.
+through the Run menu, and checks the profile table, the chart, the company dropdown and the
+as-of date picker (which only exist in a live front end), that choosing another company
+re-renders the profile, and that an earlier date re-renders it with only what was known then.
 
 Run with ``pytest -p no:nbval -o addopts="" -m browser tests/test_browser_lab.py``.
 """
@@ -247,6 +248,19 @@ def test_profile_notebook_runs_in_jupyterlab(lab: Lab) -> None:
             page.wait_for_function(
                 "(img) => img.complete && img.naturalWidth > 0", arg=widget_chart.element_handle()
             )
+            expect(indicator).to_have_attribute("data-status", "idle")
+
+            # The as-of date: what was known then. On 31 Jul 2021 Banma's user base (Jul 2021)
+            # backs a figure; on 30 Jun 2020 only its 2018 valuation was known.
+            backing = output.locator("table").filter(has_text="Figures and their sources")
+            expect(backing.filter(has_text="Users supported")).to_have_count(1)
+            date = explorer.locator("input[type=date]")
+            expect(date).to_have_value("2021-07-31")
+            date.fill("2020-06-30")
+            date.dispatch_event("change")
+            expect(backing.filter(has_text="Users supported")).to_have_count(0)
+            expect(backing.filter(has_text="Valuation")).to_have_count(1)
+            expect(output.locator("table").filter(has_text="Banma").first).to_be_attached()
             expect(indicator).to_have_attribute("data-status", "idle")
 
             # No error anywhere, in the cells or in the widget's output.
