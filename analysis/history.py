@@ -3,8 +3,9 @@
 **The rule** (:func:`choose`). For a subject (an app or a company) and a measure (downloads,
 consumer spending, a user metric, a valuation, money raised at a listing) as known on
 ``as_of``: keep the rows whose ``as_of`` period ended by then (:func:`known_by`); show the
-latest reported; among rows reported on the same date, the producer of the figure decides, in
-this order (:data:`PRODUCER_RANK`):
+latest reported (the latest ``as_of``; where one date lies inside another's period,
+"2021-07-12" inside "2021-07", the more precise one); among rows reported on the same date,
+the producer of the figure decides, in this order (:data:`PRODUCER_RANK`):
 
 1. ``filing``      a regulator's or a company's filing (prospectus, F-1, court complaint)
 2. ``company``     the company's own statement (announcement, results release)
@@ -138,6 +139,7 @@ _FACT_DTYPES = {
     "unit": "string",
     "qualifier": "string",
     "as_of": "string",
+    "as_of_start": "datetime64[ns]",
     "as_of_end": "datetime64[ns]",
     "source_id": "string",
     "producer": "string",
@@ -168,6 +170,7 @@ def _dataset_facts(pkg: Package, ds: str, as_of: str | None, producers: dict) ->
                 "unit": unit[1:] if unit.startswith("=") else rec[unit],
                 "qualifier": rec[qualifier],
                 "as_of": rec["as_of"],
+                "as_of_start": rec["as_of_start"],
                 "as_of_end": rec["as_of_end"],
                 "source_id": rec["source_id"],
                 "producer": producer,
@@ -190,9 +193,9 @@ def facts(pkg: Package, as_of: str | None = None) -> pd.DataFrame:
     company), ``company``, ``measure`` (downloads / consumer_spending, a user metric code,
     "valuation", "amount_raised"), ``period`` ("cumulative" where the data names none; else
     quarter, year, ...), ``status`` (listings: listed / planned / ...), ``value`` (Float64 in
-    ``unit``: USD, downloads, users), ``qualifier``, ``as_of`` (partial ISO date), ``as_of_end``
-    (datetime64), ``source_id``, ``producer`` (sources.csv), ``producer_kind`` and
-    ``producer_rank`` (:func:`producer_kind`, :data:`PRODUCER_RANK`).
+    ``unit``: USD, downloads, users), ``qualifier``, ``as_of`` (partial ISO date),
+    ``as_of_start`` and ``as_of_end`` (datetime64: first and last day of its period),
+    ``source_id``, ``producer`` (sources.csv), ``producer_kind`` and ``producer_rank`` (:func:`producer_kind`, :data:`PRODUCER_RANK`).
     Raises ``ValueError`` for a bad ``as_of``.
     """
     src = pkg.load("sources")
@@ -207,12 +210,14 @@ def facts(pkg: Package, as_of: str | None = None) -> pd.DataFrame:
 def choose(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows of :func:`facts` in the rule's order: the chosen figure first.
 
-    Latest ``as_of_end`` first; on the same date, the best ``producer_rank`` (filing, company,
-    measurement firm, press); then ``source_id``. Returns a copy with a fresh index.
+    Latest ``as_of`` first: calendar periods are nested or disjoint, so the latest start, then
+    the earliest end, puts the later period first and, of two nested ones, the more precise
+    ("2021-07-12" before "2021-07"); on the same date, the best ``producer_rank`` (filing,
+    company, measurement firm, press); then ``source_id``. Returns a copy with a fresh index.
     """
     return rows.sort_values(
-        ["as_of_end", "producer_rank", "source_id", "record_id"],
-        ascending=[False, True, True, True],
+        ["as_of_start", "as_of_end", "producer_rank", "source_id", "record_id"],
+        ascending=[False, True, True, True, True],
     ).reset_index(drop=True)
 
 

@@ -129,6 +129,14 @@ def test_producer_breaks_ties_on_the_same_date(pkg):
     assert others["source_id"].iloc[0] == "h-press"  # same date, the alternative comes next
 
 
+def test_a_day_inside_a_month_is_later_than_the_month(data_copy):
+    add_sources(data_copy)
+    add_rows(data_copy, "downloads", [tiktok(3_100_000_000, "2021-07-12", "h-press", "exact")])
+    chosen, others = history.figure_as_of(Package(data_copy), "TikTok", "downloads")
+    assert chosen["as_of"] == "2021-07-12"  # more precise than the live row's "2021-07"
+    assert others["as_of"].iloc[0] == "2021-07"
+
+
 def test_metrics_reexports_the_rule():
     assert metrics.figure_as_of is history.figure_as_of
     assert metrics.known_by is history.known_by
