@@ -87,6 +87,7 @@ PRINT_CSS = """
   .jp-Cell { padding: 2px 0 !important; }
   .jp-InputPrompt, .jp-OutputPrompt, .jp-Collapser, .anchor-link,
   .jp-CodeCell .jp-Cell-inputWrapper, .jp-mod-noOutputs.jp-mod-noInput { display: none !important; }
+  .roundup-pdf-link { display: none !important; }
   .roundup-header, .roundup-error-banner { break-inside: avoid; }
   .roundup-header { border-bottom: 1px solid #999 !important; padding: 0 0 6px 0 !important; }
   h1, h2, h3, h4 { break-after: avoid; }
@@ -100,7 +101,7 @@ PRINT_CSS = """
 """
 
 _FOOTER = (
-    '<div style="font-family: sans-serif; font-size: 8px; color: #555; width: 100%; '
+    '<div style="font-family: sans-serif; font-size: 9px; color: #555; width: 100%; '
     'margin: 0 12mm; display: flex; justify-content: space-between; gap: 8mm;">'
     '<span style="overflow: hidden; white-space: nowrap; text-overflow: ellipsis;">{title}</span>'
     '<span style="white-space: nowrap;">page <span class="pageNumber"></span> of '

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import time
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -62,6 +63,7 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "notebook": "01-roundup.ipynb",
         "finished": "2026-12-02 10:00 UTC",
         "status": "ok",
+        "pdf": "roundup.pdf",
     }
     body, _ = exporter.from_notebook_node(nb, resources={"roundup": header})
     page = tmp_path_factory.mktemp("page") / "roundup.html"
@@ -121,6 +123,9 @@ def test_report_pdf_is_a4_with_title_charts_tables_and_page_numbers(
     assert "1 of" in texts[0]
     assert "from analysis import" not in whole  # code inputs stay hidden, as on the page
     assert "as_of =" not in whole  # the parameters cell is not shown
+    # The page links its PDF; the PDF itself does not.
+    assert '<a href="roundup.pdf">PDF</a>' in report_html.read_text()
+    assert "PDF" not in texts[0].split(HEADING)[0]
 
 
 @pytest.mark.browser
@@ -144,26 +149,47 @@ def test_offline_requests_are_refused_and_listed(renderer: PdfRenderer, tmp_path
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_fresh_browser_per_pdf_and_one_per_worker_process(report_html: Path, tmp_path: Path):
-    result = render_pdf(report_html, tmp_path / "one.pdf", title=TITLE, executable=CHROMIUM)
-    assert len(PdfReader(result.path).pages) >= 2
+def test_a_fresh_browser_per_pdf_and_one_per_worker_process(tmp_path: Path):
+    page = _page(tmp_path, "<h1>Small report</h1>")
+    result = render_pdf(page, tmp_path / "one.pdf", title="small", executable=CHROMIUM)
+    assert "Small report" in _text(PdfReader(result.path))[0]
 
     # The runner's workers come from a fork server (analysis.reports.executors).
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        runs = [
-            pool.submit(_render_in_worker, report_html, tmp_path / f"w{i}.pdf") for i in range(2)
-        ]
-        pids = [future.result(timeout=180) for future in runs]
-    assert pids[0] == pids[1] != os.getpid()
-    assert all(len(PdfReader(tmp_path / f"w{i}.pdf").pages) >= 2 for i in range(2))
+        runs = [pool.submit(_render_in_worker, page, tmp_path / f"w{i}.pdf") for i in range(2)]
+        (pid, first), (again, helpers) = [future.result(timeout=180) for future in runs]
+    assert pid == again != os.getpid()
+    assert first == helpers != []  # one browser (driver) served both reports
+    assert all("Small report" in _text(PdfReader(tmp_path / f"w{i}.pdf"))[0] for i in range(2))
+    # The worker closed its browser when it ended.
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in helpers)
 
 
-def _render_in_worker(html: Path, target: Path) -> int:
+def _children() -> list[int]:
+    """This process's child processes (Linux /proc)."""
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _render_in_worker(html: Path, target: Path) -> tuple[int, list[int]]:
     renderer = process_renderer(CHROMIUM)
     assert process_renderer(CHROMIUM) is renderer
-    renderer.render(html, target, title=TITLE)
-    return os.getpid()
+    renderer.render(html, target, title="small")
+    return os.getpid(), _children()
 
 
 # ------------------------------------------------------------------------------- errors
