@@ -210,6 +210,7 @@ class PdfRenderer:
         self._runner: _LoopThread | None = None
         self._playwright: Any = None
         self._browser: Any = None
+        self._lock = threading.RLock()  # one render (or close) at a time
 
     def __enter__(self) -> PdfRenderer:
         return self
@@ -233,11 +234,20 @@ class PdfRenderer:
             raise PdfError(f"cannot make {pdf_path.name}: no page at {html_path}")
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
+        with self._lock:
+            data, blocked = self._render(html_path, pdf_path, title, limit)
+        _write_atomically(pdf_path, data)
+        return PdfResult(pdf_path, len(data), time.monotonic() - started, tuple(blocked))
+
+    def _render(
+        self, html_path: Path, pdf_path: Path, title: str, limit: float
+    ) -> tuple[bytes, list[str]]:
+        """The PDF's bytes and the refused URLs; every failure as a :class:`PdfError`."""
         self._own_process()
         try:
             if self._runner is None:
                 self._runner = _LoopThread()
-            data, blocked = self._runner.run(self._print(html_path, title, limit), limit)
+            return self._runner.run(self._print(html_path, title, limit), limit)
         except TimeoutError:
             self.close()
             raise PdfError(
@@ -251,19 +261,17 @@ class PdfRenderer:
         except Exception as exc:  # the browser died or Playwright failed: start anew next time
             self.close()
             raise PdfError(f"cannot make {pdf_path.name}: {_describe(exc)}") from exc
-        _write_atomically(pdf_path, data)
-        return PdfResult(pdf_path, len(data), time.monotonic() - started, tuple(blocked))
 
     def close(self) -> None:
         """Close the browser and its driver (bounded: a few seconds at most). Idempotent."""
-        runner, playwright, browser = self._runner, self._playwright, self._browser
-        self._runner = self._playwright = self._browser = None
-        if runner is None:
-            return
-        if self._pid == os.getpid():
+        with self._lock:
+            runner, playwright, browser = self._runner, self._playwright, self._browser
+            self._runner = self._playwright = self._browser = None
+            if runner is None or self._pid != os.getpid():
+                return  # nothing started, or started by the parent of this forked process
             with contextlib.suppress(Exception):
                 runner.run(_shut(playwright, browser), 10)
-        runner.stop()
+            runner.stop()
 
     def _own_process(self) -> None:
         """Forget a browser started by the parent of a forked process (it is the parent's)."""
