@@ -14,6 +14,8 @@ import pytest
 from analysis import history, metrics
 from analysis.data import Package
 
+APP = "Fixture App"  # an app of the tests only, so the live data cannot change the answers
+
 SOURCES = [
     ("h-sensortower", "Sensor Tower"),
     ("h-press", "Some Newspaper"),
@@ -27,8 +29,8 @@ def add_rows(folder: Path, dataset: str, rows: list[dict]) -> None:
     path = folder / f"{dataset}.csv"
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     extra = pd.DataFrame(rows, dtype=str)
-    if "evidence" in df.columns and "evidence" not in extra.columns:
-        extra["evidence"] = [f"{r['value']} (test row)" for r in rows] if "value" in extra else ""
+    if "period" in df.columns and "period" not in extra.columns and dataset == "downloads":
+        extra["period"] = "cumulative"  # release 2 names the period; these rows are cumulative
     out = pd.concat([df, extra], ignore_index=True).reindex(columns=df.columns).fillna("")
     out.to_csv(path, index=False)
 
@@ -44,10 +46,11 @@ def add_sources(folder: Path) -> None:
     )
 
 
-def tiktok(value, as_of, source, qualifier="at_least", measure="downloads") -> dict:
+def tiktok(value, as_of, source, qualifier="at_least", measure="downloads", app=APP) -> dict:
+    """A downloads row of ``app`` (owned by ByteDance): a fixture app unless told otherwise."""
     return {
-        "record_id": f"t-{measure}-{as_of}-{source}",
-        "app": "TikTok",
+        "record_id": f"t-{app}-{measure}-{as_of}-{source}",
+        "app": app,
         "company": "ByteDance",
         "measure": measure,
         "value": str(value),
@@ -71,6 +74,9 @@ def pkg(data_copy: Path) -> Package:
             tiktok(1_600_000_000, "2019-11", "h-company", "exact"),
             tiktok(2_000_000_000, "2020-04", "h-sensortower"),
             tiktok(2_000_000_000, "2020-04", "h-press", "approximate"),
+            tiktok(3_000_000_000, "2021-07", "h-sensortower"),
+            # TikTok's 2 billion of Apr 2020 (Sensor Tower), as release 2 of the data has it
+            tiktok(2_000_000_000, "2020-04", "h-sensortower", app="TikTok"),
         ],
     )
     return Package(data_copy)
@@ -106,34 +112,41 @@ def test_producer_ranks_filing_company_measurement_press():
 
 
 def test_latest_reported_wins(pkg):
-    chosen, others = history.figure_as_of(pkg, "TikTok", "downloads")
-    assert chosen["as_of"] == "2021-07"  # the live row of Jul 2021 (3B) is the latest
+    chosen, others = history.figure_as_of(pkg, APP, "downloads")
+    assert chosen["as_of"] == "2021-07"
     assert chosen["value"] == 3e9
     assert set(others["as_of"]) >= {"2020-04", "2019-11", "2019-02"}
     assert list(others["as_of_end"]) == sorted(others["as_of_end"], reverse=True)
 
 
 def test_as_of_cuts_what_was_known(pkg):
-    chosen, others = history.figure_as_of(pkg, "tiktok", "downloads", as_of="2020-06-30")
+    chosen, others = history.figure_as_of(pkg, "fixture app", "downloads", as_of="2020-06-30")
     assert (chosen["value"], chosen["as_of"]) == (2e9, "2020-04")
     assert (others["as_of_end"] <= pd.Timestamp("2020-06-30")).all()
-    none, empty = history.figure_as_of(pkg, "TikTok", "downloads", as_of="2018-12-31")
+    none, empty = history.figure_as_of(pkg, APP, "downloads", as_of="2018-12-31")
     assert none is None and empty.empty
 
 
 def test_producer_breaks_ties_on_the_same_date(pkg):
-    chosen, _ = history.figure_as_of(pkg, "TikTok", "downloads", as_of="2020-04-30")
+    chosen, _ = history.figure_as_of(pkg, APP, "downloads", as_of="2020-04-30")
     assert chosen["source_id"] == "h-sensortower"  # measurement firm over the press
-    chosen, others = history.figure_as_of(pkg, "TikTok", "downloads", as_of="2019-12")
+    chosen, others = history.figure_as_of(pkg, APP, "downloads", as_of="2019-12")
     assert chosen["source_id"] == "h-company" and chosen["value"] == 1.6e9
     assert others["source_id"].iloc[0] == "h-press"  # same date, the alternative comes next
 
 
 def test_a_day_inside_a_month_is_later_than_the_month(data_copy):
     add_sources(data_copy)
-    add_rows(data_copy, "downloads", [tiktok(3_100_000_000, "2021-07-12", "h-press", "exact")])
-    chosen, others = history.figure_as_of(Package(data_copy), "TikTok", "downloads")
-    assert chosen["as_of"] == "2021-07-12"  # more precise than the live row's "2021-07"
+    add_rows(
+        data_copy,
+        "downloads",
+        [
+            tiktok(3_000_000_000, "2021-07", "h-filing"),
+            tiktok(3_100_000_000, "2021-07-12", "h-press", "exact"),
+        ],
+    )
+    chosen, others = history.figure_as_of(Package(data_copy), APP, "downloads")
+    assert chosen["as_of"] == "2021-07-12"  # more precise than "2021-07", whoever produced it
     assert others["as_of"].iloc[0] == "2021-07"
 
 
@@ -146,7 +159,7 @@ def test_metrics_reexports_the_rule():
 
 
 def test_series_has_one_point_per_date_chosen_by_the_rule(pkg):
-    s = history.series(pkg, "TikTok", "downloads")
+    s = history.series(pkg, APP, "downloads")
     assert list(s["as_of"][:3]) == ["2019-02", "2019-11", "2020-04"]
     assert s["as_of"].is_unique and s["as_of_end"].is_monotonic_increasing
     first = s.iloc[0]
@@ -156,9 +169,9 @@ def test_series_has_one_point_per_date_chosen_by_the_rule(pkg):
 
 
 def test_series_stops_at_as_of_and_is_empty_for_nothing(pkg):
-    s = history.series(pkg, "TikTok", "downloads", as_of="2020-06-30")
+    s = history.series(pkg, APP, "downloads", as_of="2020-06-30")
     assert s["as_of"].iloc[-1] == "2020-04"
-    assert history.series(pkg, "TikTok", "no_such_measure").empty
+    assert history.series(pkg, APP, "no_such_measure").empty
 
 
 def test_cumulative_series_leaves_other_periods_out(pkg):
@@ -181,7 +194,7 @@ def test_bad_as_of_is_a_value_error(pkg):
 
 def verdicts(pkg) -> dict[str, str]:
     d = history.sources_differ(pkg)
-    d = d[d["subject"] == "TikTok"]
+    d = d[d["subject"] == APP]
     return dict(zip(d["as_of"], d["verdict"], strict=True))
 
 
@@ -204,7 +217,7 @@ def test_at_least_is_consistent_with_a_larger_exact_figure(data_copy):
         ],
     )
     d = history.sources_differ(Package(data_copy))
-    row = d[(d["subject"] == "TikTok") & (d["as_of"] == "2021-07")].iloc[0]
+    row = d[(d["subject"] == APP) & (d["as_of"] == "2021-07")].iloc[0]
     assert row["verdict"] == "differ"  # 2.9B exact cannot be >= 3B
     assert row["chosen_source"] == "h-filing"
     assert [f[2] for f in row["figures"]][:2] == ["h-filing", "h-company"]
