@@ -1071,7 +1071,7 @@ def profile_chart(profile: dict) -> Figure:
             subtitle="Stakes in percent where the source gives them",
             source_ids=stakes["source_id"],
         )
-    downloads = profile["downloads"]
+    downloads = metrics.cumulative(profile["downloads"])
     downloads = downloads[downloads["measure"] == "downloads"]
     if len(downloads):
         return qualified_bars(

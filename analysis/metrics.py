@@ -162,15 +162,33 @@ def rank_figures(
 
 
 def known_by(df: pd.DataFrame, as_of: str | None) -> pd.DataFrame:
-    """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended by then.
+    """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended
+    by then and whose source (``sources.date_published``, where given) may have been out by then.
 
     A figure dated "2021-07" counts as known from 31 Jul 2021; an ``as_of`` of "2021-07" means
-    the end of July 2021. ``as_of=None`` keeps every row.
+    the end of July 2021; a source dated "2021-07" may have been published from 1 Jul 2021.
+    ``as_of=None`` keeps every row.
     Raises ``ValueError`` if ``as_of`` is not an ISO date.
     """
     if not as_of:
         return df
-    return df[df["as_of_end"] <= _period_end(as_of, "as_of")].reset_index(drop=True)
+    end = _period_end(as_of, "as_of")
+    known = df["as_of_end"] <= end
+    sources = datasets.load("sources") if "source_id" in df.columns and len(df) else None
+    if sources is not None and "date_published_start" in sources.columns:
+        # a figure is not known before its source was published (a 2021 recap of 2018 figures)
+        published = df["source_id"].map(sources.set_index("source_id")["date_published_start"])
+        known &= published.isna() | (published <= end)
+    return df[known].reset_index(drop=True)
+
+
+def cumulative(downloads: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``downloads`` that are lifetime totals (period "cumulative"), not period figures.
+
+    A package without a ``period`` column (release 1's shape) holds only cumulative figures."""
+    if "period" not in downloads.columns:
+        return downloads
+    return downloads[downloads["period"] == "cumulative"]
 
 
 def _period_end(text: str, name: str) -> pd.Timestamp:
@@ -349,7 +367,7 @@ def milestone_club(milestone: float = 3_000_000_000, as_of: str | None = None) -
     """
     if milestone < 0:
         raise ValueError("milestone must be a number of downloads >= 0")
-    dl = known_by(datasets.load("downloads"), as_of)
+    dl = cumulative(known_by(datasets.load("downloads"), as_of))
     dl = dl[dl["measure"] == "downloads"].rename(columns={"value": "downloads"})
     if dl.empty:
         return pd.DataFrame(
@@ -373,6 +391,9 @@ def milestone_club(milestone: float = 3_000_000_000, as_of: str | None = None) -
         dtype="string",
     )
     club = dl[dl["reached"] != "no"]
+    # one row per app: a row that shows it reached the milestone, the latest first
+    club = club.sort_values(["reached", "as_of_end"], ascending=[False, False], kind="stable")
+    club = club.drop_duplicates("app")
     club = rank_figures(club, value="downloads").sort_values(["rank", "app"]).reset_index(drop=True)
     return club[
         ["app", "company", "downloads", "qualifier", "reached", "rank", "as_of", "source_id"]
@@ -415,6 +436,10 @@ def key_figures(as_of: str | None = None) -> pd.DataFrame:
             subject = " in ".join(str(rec[c]) for c in subject_cols)
             if ds == "downloads":
                 measure = "Downloads" if rec["measure"] == "downloads" else "Consumer spending"
+                if (
+                    rec.get("period", "cumulative") != "cumulative"
+                ):  # never read as a lifetime total
+                    measure += f" ({tables.in_words(rec['period']).lower()})"
                 row_unit = "USD" if rec["unit"] == "USD" else "downloads"
             elif ds == "user_bases":
                 measure = tables.in_words(rec["metric"])

@@ -637,6 +637,7 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
         ("Boss Zhipin", "regulatory actions"),
     ],
 )
+@pytest.mark.usefixtures("article_data")
 def test_profile_chart_picks_what_the_data_holds(company, kind):
     from analysis import metrics
 
@@ -644,6 +645,7 @@ def test_profile_chart_picks_what_the_data_holds(company, kind):
     assert fig._suptitle.get_text() == f"{company}: {kind}"
 
 
+@pytest.mark.usefixtures("article_data")
 def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
     from analysis import metrics
 

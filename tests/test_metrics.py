@@ -113,6 +113,7 @@ def test_rank_puts_no_row_certainly_below_a_later_row(figs):
 # ----------------------------------------------------------------- metrics on the data
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_exposure_on_the_article():
     exp = metrics.review_exposure().set_index("company")
     assert exp.loc["Didi", "over_threshold"] == "yes"  # almost 500 million annual users
@@ -127,6 +128,7 @@ def test_review_exposure_on_the_article():
     assert exp.loc["ByteDance", "overseas_listing"] == "postponed"
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_exposure_threshold_changes_the_answer():
     exp = metrics.review_exposure(threshold=3_000_000).set_index("company")
     assert exp.loc["Banma", "over_threshold"] == "no"  # 3,000,000 does not exceed 3,000,000
@@ -138,11 +140,13 @@ def test_review_exposure_threshold_changes_the_answer():
         metrics.review_exposure(threshold=-1)
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_threshold_comes_from_the_draft_rule():
     assert metrics.review_threshold() == 1_000_000
     assert metrics.review_threshold(as_of="2021-07-09") is None
 
 
+@pytest.mark.usefixtures("article_data")
 def test_milestone_club_has_the_five_apps():
     club = metrics.milestone_club()
     assert set(club["app"]) == {"TikTok", "WhatsApp", "Messenger", "Facebook", "Instagram"}
@@ -150,6 +154,7 @@ def test_milestone_club_has_the_five_apps():
     assert metrics.milestone_club(milestone=4e9)["reached"].eq("undetermined").all()
 
 
+@pytest.mark.usefixtures("article_data")
 def test_known_by_keeps_what_was_known_then():
     ev = metrics.known_by(metrics.datasets.load("regulatory_events"), "2021-07-04")
     assert set(ev["event_id"]) == {
@@ -161,6 +166,7 @@ def test_known_by_keeps_what_was_known_then():
         metrics.known_by(ev, "yesterday")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_company_profile_finds_a_company_by_alias():
     prof = metrics.company_profile("kanzhun")
     assert prof["company"] == "Boss Zhipin"
@@ -175,6 +181,7 @@ def test_unknown_company_suggests_close_names():
         metrics.resolve_company("Didy")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_threshold_sensitivity_grid():
     grid = metrics.threshold_sensitivity([1_000_000, 3_000_000, 500_000_000]).set_index("company")
     assert list(grid.loc["Didi", ["1000000", "3000000", "500000000"]]) == [
@@ -188,6 +195,7 @@ def test_threshold_sensitivity_grid():
         metrics.threshold_sensitivity([])
 
 
+@pytest.mark.usefixtures("article_data")
 def test_rounds_since_and_stakes_of():
     assert list(metrics.rounds_since("2019-01-01")["round_id"]) == ["banma-2021"]
     assert list(metrics.rounds_since("2018-06-01")["round_id"]) == ["banma-2018", "banma-2021"]
@@ -199,14 +207,19 @@ def test_rounds_since_and_stakes_of():
         metrics.stakes_of("Softbank Vision Fund 3")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_key_figures_carry_qualifiers_and_sources():
     kf = metrics.key_figures()
     tiktok = kf[(kf["subject"] == "TikTok") & (kf["measure"] == "Downloads")].iloc[0]
     assert (tiktok["value"], tiktok["qualifier"], tiktok["unit"]) == (3e9, "at_least", "downloads")
     assert kf["source_id"].notna().all() and kf["qualifier"].notna().all()
-    assert len(metrics.key_figures(as_of="2019-01-01")) == 1  # only Banma's 2018 valuation
+    # Banma's 2018 valuation is dated 2018, but its source, the article, came out in July 2021
+    assert len(metrics.key_figures(as_of="2019-01-01")) == 0
+    july = metrics.key_figures(as_of="2021-07-31")
+    assert ((july["subject"] == "Banma") & (july["as_of"] == "2018")).sum() == 1
 
 
+@pytest.mark.usefixtures("article_data")
 def test_event_timeline_labels_and_window():
     tl = metrics.event_timeline(since="2021-07-01", until="2021-07-31")
     assert list(tl["label"]) == [
@@ -219,7 +232,17 @@ def test_event_timeline_labels_and_window():
     assert tl["date_start"].is_monotonic_increasing
 
 
+@pytest.mark.usefixtures("article_data")
 def test_known_by_takes_a_month_as_its_last_day():
     stakes = metrics.known_by(metrics.datasets.load("stakes"), "2021-07")
     assert len(stakes) == 5
     assert len(metrics.known_by(metrics.datasets.load("stakes"), "2021-06")) == 0
+
+
+def test_period_figures_are_never_read_as_lifetime_totals():
+    # release 2 holds quarterly and yearly installs next to cumulative milestones
+    club = metrics.milestone_club(as_of="2021-07-31")
+    assert sorted(club["app"]) == ["Facebook", "Instagram", "Messenger", "TikTok", "WhatsApp"]
+    assert (club["reached"] == "yes").all()
+    measures = set(metrics.key_figures()["measure"])
+    assert {"Downloads", "Downloads (quarter)", "Consumer spending (half year)"} <= measures
