@@ -1,4 +1,4 @@
-"""Each figure's evidence phrase reads as its value's qualifier; release 2 meets the issue's minimums."""
+"""Release 2 of data/: each evidence phrase reads as its qualifier; the issue's minimums hold."""
 
 from __future__ import annotations
 
