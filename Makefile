@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 ROUNDUP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup report test lint format lab notebooks lock clean
+.PHONY: help setup report test lint format lab notebooks bench lock clean
 
 help: ## Show this help
 	@echo "china-tech-roundup — make targets:"
@@ -42,10 +42,20 @@ lab: $(STAMP) ## Open JupyterLab on notebooks/ with the project's environment as
 notebooks: $(STAMP) ## Re-execute every notebook in place and store its outputs (after changing code or data)
 	$(BIN)/python -m analysis.notebooks refresh
 
+BENCH_VENV := bench/.venv
+$(BENCH_VENV)/.installed: requirements.lock bench/requirements.lock pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip --disable-pip-version-check --quiet install -r requirements.lock -r bench/requirements.lock
+	$(BENCH_VENV)/bin/python -m pip --disable-pip-version-check --quiet install --no-deps -e .
+	@touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed ## Measure roundup against its peers (naive loop, hand-wired pool, Ploomber); writes bench/RESULTS.md (~20 min)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs network)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install uv
-	$(BIN)/uv pip compile --python $(BIN)/python pyproject.toml --all-extras -o requirements.lock --annotation-style line --custom-compile-command "make lock"
+	$(BIN)/uv pip compile --python $(BIN)/python pyproject.toml --extra dask --extra lab --extra dev -o requirements.lock --annotation-style line --custom-compile-command "make lock"
 
 clean: ## Remove the built site and caches (keeps .venv)
 	rm -rf reports/site .pytest_cache .ruff_cache

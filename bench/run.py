@@ -6,14 +6,20 @@ Run from the repository root with the project's environment:
     .venv/bin/python bench/run.py --runs 5 --only A B C
 
 A  the naive way: bench/naive.sh (papermill CLI + nbconvert CLI per report, sequentially)
-B  roundup build --force -j 1, and -j 2
+P  the hand-wired peer: bench/pool.py (a process pool of papermill + HTMLExporter), -j 2
+L  the Ploomber peer: bench/ploomber_pipeline.py (Parallel executor), -j 2, cold and no-change;
+   needs bench/.venv (`make bench` makes it); skipped with a note without it
+B  roundup build --force -j 1, and -j 2; the floor: the cells' own durations (papermill's
+   per-cell timings in roundup's executed notebooks) summed and divided by the workers
 C  a no-change rebuild (roundup build after a build)
 D  a synthetic plan (a grid over generated parameters of 04-app-downloads), at two sizes:
-   total time, time per report, and the orchestrator's peak memory (sampled RSS)
+   total time, time per report, the orchestrator's peak memory (sampled RSS), and a no-change
+   rebuild of the largest
 E  python -c "import analysis; load every dataset" against python -c "import pandas"
 F  loading and validating a 100,000-row user_bases file (target: under 2 s)
 
-Only public tools are used: the roundup and papermill/nbconvert command lines, /usr/bin/env,
+Every build runs the same plan (`roundup list --json`) in the same invocation. Only public
+tools are used: the roundup, papermill and nbconvert command lines and Python APIs, Ploomber,
 psutil to sample memory. Each figure is the median, min and max over the runs.
 """
 
@@ -36,13 +42,17 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+PLOOMBER_PYTHON = ROOT / "bench" / ".venv" / "bin" / "python"
+JOBS = 2  # the parallelism at which roundup and its peers are compared (this machine's cores)
 
 
-def timed(cmd: list[str], *, cwd: Path = ROOT, sample_rss: bool = False) -> tuple[float, int]:
+def timed(
+    cmd: list[str], *, cwd: Path = ROOT, sample_rss: bool = False, env: dict | None = None
+) -> tuple[float, int]:
     """Wall seconds of ``cmd`` and, if asked, the peak RSS (bytes) of its own process."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        cmd, cwd=cwd, env=env or ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     peak = 0
     if sample_rss:
@@ -73,18 +83,20 @@ def bench_a(runs: int) -> dict:
 
 
 def bench_b(runs: int, jobs: int) -> dict:
-    times, overheads = [], []
+    times, overheads, floors = [], [], []
     with tempfile.TemporaryDirectory() as out:
         for _ in range(runs):
             cmd = ["roundup", "build", "--force", "-j", str(jobs), "--out", out]
             times.append(timed(cmd)[0])
-            overheads += report_overheads(Path(out))
-    return {**stats(times), "overhead": stats(overheads)}
+            cells = cell_seconds(Path(out))
+            overheads += [job - cell for job, cell in cells]
+            floors.append(sum(cell for _, cell in cells) / jobs)
+    return {**stats(times), "overhead": stats(overheads), "floor": stats(floors)}
 
 
-def report_overheads(site: Path) -> list[float]:
-    """Per report of the last build: wall time of the whole job (kernel start, execution,
-    HTML export, run.json) minus the time its cells ran (papermill's per-cell durations)."""
+def cell_seconds(site: Path) -> list[tuple[float, float]]:
+    """Per report of the last build: (wall time of the whole job — kernel start, execution,
+    HTML export, run.json —, time its cells ran by papermill's per-cell durations)."""
     found = []
     for run_json in site.glob("*/run.json"):
         run = json.loads(run_json.read_text())
@@ -92,8 +104,45 @@ def report_overheads(site: Path) -> list[float]:
         cells = sum(
             c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0 for c in nb["cells"]
         )
-        found.append(run["duration_s"] - cells)
+        found.append((run["duration_s"], cells))
     return found
+
+
+def plan_json(folder: Path) -> Path:
+    """The expanded plan as ``roundup list --json`` prints it, in a file for the peers."""
+    path = folder / "plan.json"
+    path.write_bytes(subprocess.check_output(["roundup", "list", "--json"], env=ENV, cwd=ROOT))
+    return path
+
+
+def bench_p(runs: int, jobs: int) -> dict:
+    """The hand-wired pool (bench/pool.py) on the plan, a fresh output folder each run."""
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = plan_json(Path(tmp))
+        for i in range(runs):
+            cmd = [sys.executable, str(ROOT / "bench" / "pool.py"), "--jobs", str(jobs)]
+            times.append(timed([*cmd, "--plan-json", str(plan), f"{tmp}/out-{i}"])[0])
+    return stats(times)
+
+
+def bench_l(runs: int, jobs: int) -> dict | None:
+    """Ploomber on the plan: cold builds (fresh folders), then no-change rebuilds of the last."""
+    if not PLOOMBER_PYTHON.is_file():
+        print("L skipped: no bench/.venv (run `make bench`)", file=sys.stderr)
+        return None
+    env = {**ENV, "PATH": f"{PLOOMBER_PYTHON.parent}{os.pathsep}{ENV['PATH']}"}
+    env["PLOOMBER_STATS_ENABLED"] = "false"
+    script = str(ROOT / "bench" / "ploomber_pipeline.py")
+    cold, again = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = plan_json(Path(tmp))
+        for i in range(runs):
+            cmd = [str(PLOOMBER_PYTHON), script, "--jobs", str(jobs), "--plan-json", str(plan)]
+            cold.append(timed([*cmd, f"{tmp}/out-{i}"], env=env)[0])
+        for _ in range(runs):
+            again.append(timed([*cmd, f"{tmp}/out-{runs - 1}"], env=env)[0])
+    return {"cold": stats(cold), "no_change": stats(again)}
 
 
 def bench_c(runs: int) -> dict:
@@ -128,14 +177,15 @@ def bench_d(sizes: list[int], jobs: int) -> list[dict]:
             out = Path(tmp) / f"site-{size}"
             cmd = ["roundup", "build", "--plan", str(plan), "-j", str(jobs), "--out", str(out)]
             elapsed, peak = timed(cmd, sample_rss=True)
-            rows.append(
-                {
-                    "reports": size,
-                    "seconds": elapsed,
-                    "per_report": elapsed / size,
-                    "orchestrator_peak_mib": peak / 2**20,
-                }
-            )
+            row = {
+                "reports": size,
+                "seconds": elapsed,
+                "per_report": elapsed / size,
+                "orchestrator_peak_mib": peak / 2**20,
+            }
+            if size == max(sizes):
+                row["no_change"] = stats([timed(cmd)[0] for _ in range(3)])
+            rows.append(row)
             shutil.rmtree(out, ignore_errors=True)
     return rows
 
@@ -203,8 +253,8 @@ def fmt(s: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["A", "B", "C", "D", "E", "F"])
-    parser.add_argument("--sizes", type=int, nargs=2, default=[50, 200])
+    parser.add_argument("--only", nargs="*", default=["A", "P", "L", "B", "C", "D", "E", "F"])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[200, 1000])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.json")
     args = parser.parse_args()
     results: dict = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -214,11 +264,13 @@ def main() -> None:
     results["plan_reports"] = n_reports
     steps = {
         "A": lambda: results.__setitem__("A", bench_a(args.runs)),
+        "P": lambda: results.__setitem__("P", bench_p(args.runs, JOBS)),
+        "L": lambda: results.__setitem__("L", bench_l(args.runs, JOBS)),
         "B": lambda: results.__setitem__(
             "B", {"j1": bench_b(args.runs, 1), "j2": bench_b(args.runs, 2)}
         ),
         "C": lambda: results.__setitem__("C", bench_c(max(args.runs, 5))),
-        "D": lambda: results.__setitem__("D", bench_d(args.sizes, 2)),
+        "D": lambda: results.__setitem__("D", bench_d(args.sizes, JOBS)),
         "E": lambda: results.__setitem__("E", bench_e(max(args.runs, 5))),
         "F": lambda: results.__setitem__("F", bench_f(max(args.runs, 5))),
     }
@@ -230,65 +282,126 @@ def main() -> None:
     print((ROOT / "bench" / "RESULTS.md").read_text())
 
 
-def report(r: dict) -> str:
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Machine: {r['machine']}. Date: {r['date']}. Plan: {r.get('plan_reports')} reports "
-        "(`reports/plan.toml`). Produced by `.venv/bin/python bench/run.py`; raw figures in "
-        "`bench/RESULTS.json`. Each cell: median (min–max, n runs).",
-        "",
-        "| benchmark | time | ratio |",
-        "|---|---|---|",
+def ratio(a: dict | None, b: dict | None) -> str:
+    return f"{a['median'] / b['median']:.2f}" if a and b else "—"
+
+
+def peers_table(r: dict) -> list[str]:
+    """The 12-report plan at the same parallelism: every peer, roundup's ratio to each, the floor."""
+    ours = r.get("B", {}).get("j2")
+    ploomber = r.get("L") or {}
+    rows = [
+        ("A. naive loop: papermill CLI + nbconvert CLI, one report after another", r.get("A"), ""),
+        (
+            "P. hand-wired pool: papermill + HTMLExporter in 2 processes (`bench/pool.py`)",
+            r.get("P"),
+            "≤ 0.45",
+        ),
+        (
+            "L. Ploomber, Parallel executor, 2 processes (`bench/ploomber_pipeline.py`)",
+            ploomber.get("cold"),
+            "≤ 0.35",
+        ),
+        (
+            "Floor: the cells' own durations / 2 workers",
+            ours.get("floor") if ours else None,
+            "≤ 2.0",
+        ),
     ]
-    a = r.get("A")
-    if a:
+    lines = [
+        "| build of the plan | time | roundup `-j 2` ÷ this | target |",
+        "|---|---|---|---|",
+    ]
+    for label, value, target in rows:
+        if value:
+            lines.append(f"| {label} | {fmt(value)} | {ratio(ours, value)} | {target} |")
+    if ours:
+        lines.append(f"| **roundup `build --force -j 2`** | {fmt(ours)} | 1.00 | |")
+    return lines
+
+
+def rebuild_table(r: dict) -> list[str]:
+    lines = ["| no-change rebuild | time | target |", "|---|---|---|"]
+    if r.get("C"):
+        lines.append(f"| roundup, {r.get('plan_reports')} reports | {fmt(r['C'])} | ≤ 0.3 s |")
+    if (r.get("L") or {}).get("no_change"):
         lines.append(
-            f"| A. naive: papermill CLI + nbconvert CLI per report, sequential | {fmt(a)} | 1.00 |"
+            f"| Ploomber, {r.get('plan_reports')} reports | {fmt(r['L']['no_change'])} | |"
         )
+    for row in r.get("D") or []:
+        if "no_change" in row:
+            lines.append(
+                f"| roundup, {row['reports']} reports | {fmt(row['no_change'])} | ≤ 1.0 s |"
+            )
+    return lines
+
+
+def other_rows(r: dict) -> list[str]:
+    lines = ["| benchmark | time | note |", "|---|---|---|"]
+    b1 = r.get("B", {}).get("j1")
+    if b1:
+        lines.append(f"| roundup `build --force -j 1` | {fmt(b1)} | {ratio(b1, r.get('A'))} × A |")
     for key, label in (("j1", "-j 1"), ("j2", "-j 2")):
         b = r.get("B", {}).get(key)
-        if b:
-            ratio = f"{b['median'] / a['median']:.2f} × A" if a else ""
-            lines.append(f"| B. `roundup build --force {label}` | {fmt(b)} | {ratio} |")
-            if "overhead" in b:
-                lines.append(
-                    f"| B. per-report overhead at {label} (job time − cell time) | "
-                    f"{fmt(b['overhead'])} | target ≤ 0.35 s |"
-                )
-    c = r.get("C")
-    if c:
-        lines.append(
-            f"| C. no-change rebuild (`roundup build`, zero kernels) | {fmt(c)} | {c['median']:.2f} s |"
-        )
+        if b and "overhead" in b:
+            lines.append(
+                f"| per-report overhead at {label} (job time − cell time) | "
+                f"{fmt(b['overhead'])} | kernel start, HTML export, run.json |"
+            )
     e = r.get("E")
     if e:
         lines.append(
-            f"| E. `import analysis` + load every dataset | {fmt(e['load_all'])} | "
-            f"{e['load_all']['median'] / e['import_pandas']['median']:.2f} × `import pandas` |"
+            f"| `import analysis` + load every dataset | {fmt(e['load_all'])} | "
+            f"{ratio(e['load_all'], e['import_pandas'])} × `import pandas` |"
         )
-        lines.append(f"| E. `import pandas` | {fmt(e['import_pandas'])} | 1.00 |")
-    f = r.get("F")
-    if f:
+        lines.append(f"| `import pandas` | {fmt(e['import_pandas'])} | |")
+    if r.get("F"):
         lines.append(
-            f"| F. load + validate a 100,000-row `user_bases.csv` (in process) | {fmt(f)} | target < 2 s |"
+            f"| load + validate a 100,000-row `user_bases.csv` (in process) | {fmt(r['F'])} | "
+            "target < 2 s |"
         )
-    d = r.get("D")
-    if d:
-        lines += [
-            "",
-            "D. Synthetic plans (grid over generated milestones of `04-app-downloads`, `-j 2`):",
-            "",
-            "| reports | total | per report | orchestrator peak RSS |",
-            "|---|---|---|---|",
-        ]
-        for row in d:
-            lines.append(
-                f"| {row['reports']} | {row['seconds']:.1f} s | {row['per_report']:.3f} s | "
-                f"{row['orchestrator_peak_mib']:.0f} MiB |"
-            )
-    lines.append("")
-    return "\n".join(lines)
+    return lines
+
+
+def scale_table(r: dict) -> list[str]:
+    lines = [
+        "Synthetic plans (a grid over generated milestones of `04-app-downloads`, `-j 2`):",
+        "",
+        "| reports | total | per report | orchestrator peak RSS |",
+        "|---|---|---|---|",
+    ]
+    for row in r.get("D") or []:
+        lines.append(
+            f"| {row['reports']} | {row['seconds']:.1f} s | {row['per_report']:.3f} s | "
+            f"{row['orchestrator_peak_mib']:.0f} MiB |"
+        )
+    return lines
+
+
+def report(r: dict) -> str:
+    sections = [
+        "# Benchmark results",
+        "",
+        f"Machine: {r['machine']}. Date: {r['date']}. Plan: {r.get('plan_reports')} reports "
+        "(`reports/plan.toml`). Produced by `make bench` (`.venv/bin/python bench/run.py`); raw "
+        "figures in `bench/RESULTS.json`. Each cell: median (min–max, n runs).",
+        "",
+        "## roundup against what a user would pick instead",
+        "",
+        *peers_table(r),
+        "",
+        "## No-change rebuilds",
+        "",
+        *rebuild_table(r),
+        "",
+        "## Other measures",
+        "",
+        *other_rows(r),
+        "",
+    ]
+    if r.get("D"):
+        sections += ["## Scale", "", *scale_table(r), ""]
+    return "\n".join(sections)
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ def test_make_report_is_the_target_the_workflow_runs():
     if make is None:
         pytest.skip("make not installed")
     result = subprocess.run(
-        [make, "-n", "report", "STAMP=Makefile"],  # dry run, with setup already done
+        [make, "-n", "-o", "Makefile", "report", "STAMP=Makefile"],  # dry run, setup done
         cwd=paths.PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,5 @@
-"""The fork-server kernel: papermill runs reports in fresh forks of a preloaded server.
+"""The fork-server kernels (analysis.reports.kernels): papermill runs reports in fresh forks of
+a preloaded server.
 
 Kernel-running tests are marked ``e2e``. They share one server in a private folder
 (``ROUNDUP_FORKSERVER_DIR``); tests that break a server (stale socket, crash, hang) or race to
@@ -12,6 +13,7 @@ import os
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -24,7 +26,8 @@ import pytest
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory
 
-from analysis.reports import forkserver
+from analysis.errors import RoundupError
+from analysis.reports.kernels import client, protocol, provisioner
 
 KERNEL_TIMEOUT = pytest.mark.timeout(120)
 
@@ -45,7 +48,7 @@ def server_dir(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ROUNDUP_FORKSERVER_DIR", str(folder))
         yield folder
-        forkserver.stop_servers()
+        client.stop_servers()
 
 
 @pytest.fixture
@@ -71,7 +74,7 @@ def _notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
 def _run(src: Path, **kwargs) -> nbformat.NotebookNode:
     kwargs.setdefault("progress_bar", False)
     out = src.with_name(src.stem + "-out.ipynb")
-    return papermill.execute_notebook(str(src), str(out), **forkserver.execute_kwargs(), **kwargs)
+    return papermill.execute_notebook(str(src), str(out), **provisioner.execute_kwargs(), **kwargs)
 
 
 def _text(nb: nbformat.NotebookNode) -> str:
@@ -99,12 +102,12 @@ def _gone(pid: int, within: float = 10.0) -> bool:
 
 
 def test_execute_kwargs_name_the_fork_kernel_and_its_manager():
-    kwargs = forkserver.execute_kwargs()
+    kwargs = provisioner.execute_kwargs()
     assert kwargs == {
         "kernel_name": "roundup-fork",
-        "kernel_manager_class": forkserver.ForkKernelManager,
+        "kernel_manager_class": provisioner.ForkKernelManager,
     }
-    km = forkserver.ForkKernelManager(kernel_name="roundup-fork")
+    km = provisioner.ForkKernelManager(kernel_name="roundup-fork")
     assert km.transport == "ipc"
     assert km.ipykernel  # nbclient then keeps IPython history in memory, as for python3
     spec = km.kernel_spec
@@ -113,10 +116,25 @@ def test_execute_kwargs_name_the_fork_kernel_and_its_manager():
 
 
 def test_kernelspec_manager_adds_roundup_fork_to_the_installed_kernels():
-    ksm = forkserver.ForkKernelSpecManager()
+    ksm = provisioner.ForkKernelSpecManager()
     assert {"python3", "roundup-fork"} <= set(ksm.find_kernel_specs())
     assert {"python3", "roundup-fork"} <= set(ksm.get_all_specs())
     assert ksm.get_kernel_spec("roundup-fork").language == "python"
+
+
+def test_the_package_client_and_server_import_no_jupyter_client():
+    """The runner (and a no-change rebuild) may import them without loading jupyter_client."""
+    code = (
+        "import analysis.reports.kernels, analysis.reports.kernels.client, sys\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert not {"jupyter_client", "zmq", "pandas", "matplotlib"} & set(out.stdout.split())
+
+
+def test_fork_server_errors_are_the_project_s_errors():
+    assert issubclass(client.ForkServerError, RoundupError)
+    assert issubclass(client.ForkServerError, RuntimeError)  # as before the split
 
 
 def test_startup_environment_is_what_a_fork_cannot_change():
@@ -129,7 +147,7 @@ def test_startup_environment_is_what_a_fork_cannot_change():
         "MPLBACKEND": "agg",
         "PATH": "/bin",
     }
-    assert forkserver.startup_environment(env) == {
+    assert protocol.startup_environment(env) == {
         "PYTHONPATH": "/x",
         "OPENBLAS_NUM_THREADS": "1",
         "MPLCONFIGDIR": "/m",
@@ -139,27 +157,25 @@ def test_startup_environment_is_what_a_fork_cannot_change():
 
 def test_servers_are_keyed_by_startup_environment_only():
     base = dict(os.environ)
-    assert forkserver._socket_path({**base, "ROUNDUP_DATA_DIR": "/elsewhere"}) == (
-        forkserver._socket_path(base)
+    assert client._socket_path({**base, "ROUNDUP_DATA_DIR": "/elsewhere"}) == (
+        client._socket_path(base)
     )
-    assert forkserver._socket_path({**base, "PYTHONPATH": "/elsewhere"}) != (
-        forkserver._socket_path(base)
-    )
+    assert client._socket_path({**base, "PYTHONPATH": "/elsewhere"}) != (client._socket_path(base))
 
 
 def test_messages_carry_descriptors(tmp_path: Path):
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     target = tmp_path / "out.txt"
     with left, right, open(target, "w") as handle:
-        forkserver._send_msg(left, {"op": "spawn", "env": {"A": "b" * 100_000}}, [handle.fileno()])
+        protocol.send_msg(left, {"op": "spawn", "env": {"A": "b" * 100_000}}, [handle.fileno()])
         fds: list[int] = []
-        msg = forkserver._recv_msg(right, fds)
+        msg = protocol.recv_msg(right, fds)
         assert msg == {"op": "spawn", "env": {"A": "b" * 100_000}}
         assert len(fds) == 1
         os.write(fds[0], b"via the passed descriptor")
         os.close(fds[0])
         left.close()
-        assert forkserver._recv_msg(right) is None
+        assert protocol.recv_msg(right) is None
     assert target.read_text() == "via the passed descriptor"
 
 
@@ -168,18 +184,16 @@ def test_runtime_folder_must_be_private(tmp_path: Path, monkeypatch: pytest.Monk
     folder.mkdir(mode=0o755)
     folder.chmod(0o755)
     monkeypatch.setenv("ROUNDUP_FORKSERVER_DIR", str(folder))
-    with pytest.raises(forkserver.ForkServerError, match="only you can access"):
-        forkserver.ensure_server()
+    with pytest.raises(client.ForkServerError, match="only you can access"):
+        client.ensure_server()
 
 
 def test_a_server_that_cannot_start_is_a_clear_error(
     own_server_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(
-        forkserver, "_SERVER_BOOT", "import sys; sys.stderr.write('boom'); sys.exit(3)"
-    )
-    with pytest.raises(forkserver.ForkServerError, match=r"exited with code 3(.|\n)*boom"):
-        forkserver.ensure_server()
+    monkeypatch.setattr(client, "_SERVER_BOOT", "import sys; sys.stderr.write('boom'); sys.exit(3)")
+    with pytest.raises(client.ForkServerError, match=r"exited with code 3(.|\n)*boom"):
+        client.ensure_server()
 
 
 # --------------------------------------------------------------------------- kernels
@@ -208,8 +222,8 @@ def test_papermill_runs_a_parameterized_notebook(tmp_path: Path, monkeypatch: py
 @pytest.mark.e2e
 @KERNEL_TIMEOUT
 def test_reports_share_no_state(tmp_path: Path):
-    forkserver.ensure_server()
-    status = forkserver.server_status(modules=("colorsys", "matplotlib"))
+    client.ensure_server()
+    status = client.server_status(modules=("colorsys", "matplotlib"))
     assert status is not None
     assert status["modules"] == {"colorsys": False, "matplotlib": True}
     report_a = _notebook(
@@ -231,7 +245,7 @@ def test_reports_share_no_state(tmp_path: Path):
     assert imported == "True"
     assert pid_a != pid_b
     assert (leaked, linewidth, colorsys_loaded) == ("False", "1.5", "False")
-    assert forkserver.server_status(modules=("colorsys",))["modules"] == {"colorsys": False}
+    assert client.server_status(modules=("colorsys",))["modules"] == {"colorsys": False}
 
 
 @pytest.mark.e2e
@@ -264,7 +278,7 @@ def test_a_cell_timeout_fails_cleanly_and_the_kernel_is_gone(tmp_path: Path):
 @KERNEL_TIMEOUT
 def test_interrupt_stops_a_running_cell_and_kill_ends_the_kernel():
     async def scenario() -> tuple[dict, int]:
-        km = forkserver.ForkKernelManager(kernel_name="roundup-fork")
+        km = provisioner.ForkKernelManager(kernel_name="roundup-fork")
         await km.start_kernel()
         assert km.provisioner.process.forked  # a fork of the server, not an exec
         kc = km.client()
@@ -327,16 +341,16 @@ def test_blas_threads_work_in_every_fork(tmp_path: Path):
 @pytest.mark.e2e
 @KERNEL_TIMEOUT
 def test_a_stale_socket_is_replaced_and_a_crashed_server_too(own_server_dir: Path, tmp_path: Path):
-    path = forkserver._socket_path(os.environ)
+    path = client._socket_path(os.environ)
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(path)  # a socket file nobody listens on
     stale.close()
     hello = _notebook(tmp_path / "hello.ipynb", "print('hello')")
     assert _text(_run(hello)).strip() == "hello"
-    first = forkserver.server_status()["pid"]
+    first = client.server_status()["pid"]
 
     async def kernel_dies_with_its_server() -> bool:
-        km = forkserver.ForkKernelManager(kernel_name="roundup-fork")
+        km = provisioner.ForkKernelManager(kernel_name="roundup-fork")
         await km.start_kernel()
         try:
             assert await km.is_alive()
@@ -352,7 +366,7 @@ def test_a_stale_socket_is_replaced_and_a_crashed_server_too(own_server_dir: Pat
 
     assert asyncio.run(kernel_dies_with_its_server())
     assert _text(_run(hello)).strip() == "hello"
-    assert forkserver.server_status()["pid"] != first
+    assert client.server_status()["pid"] != first
 
 
 @pytest.mark.e2e
@@ -360,14 +374,14 @@ def test_a_stale_socket_is_replaced_and_a_crashed_server_too(own_server_dir: Pat
 def test_a_hung_server_is_an_error_not_a_hang(
     own_server_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    forkserver.ensure_server()
-    pid = forkserver.server_status()["pid"]
-    monkeypatch.setattr(forkserver, "REQUEST_TIMEOUT", 1.0)
+    client.ensure_server()
+    pid = client.server_status()["pid"]
+    monkeypatch.setattr(protocol, "REQUEST_TIMEOUT", 1.0)
     hello = _notebook(tmp_path / "hello.ipynb", "print('hello')")
     os.kill(pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        with pytest.raises(forkserver.ForkServerError, match="failed"):
+        with pytest.raises(client.ForkServerError, match="failed"):
             _run(hello)
         assert time.monotonic() - started < 10
     finally:
@@ -381,8 +395,8 @@ def test_kernels_the_server_cannot_reproduce_are_exec_ed(monkeypatch: pytest.Mon
     """An argv other than ``python -m ipykernel_launcher ...`` still runs, through exec."""
 
     async def utf8_mode() -> str:
-        km = forkserver.ForkKernelManager(kernel_name="roundup-fork")
-        spec = forkserver.kernel_spec()
+        km = provisioner.ForkKernelManager(kernel_name="roundup-fork")
+        spec = provisioner.kernel_spec()
         spec.argv = [sys.executable, "-X", "utf8", *spec.argv[1:]]
         km._kernel_spec = spec
         await km.start_kernel()
@@ -409,10 +423,10 @@ def test_kernels_the_server_cannot_reproduce_are_exec_ed(monkeypatch: pytest.Mon
 @KERNEL_TIMEOUT
 def test_a_missing_working_directory_is_a_launch_error(tmp_path: Path):
     async def launch() -> None:
-        km = forkserver.ForkKernelManager(kernel_name="roundup-fork")
+        km = provisioner.ForkKernelManager(kernel_name="roundup-fork")
         await km.start_kernel(cwd=str(tmp_path / "missing"))
 
-    with pytest.raises(forkserver.ForkServerError, match="No such file or directory"):
+    with pytest.raises(client.ForkServerError, match="No such file or directory"):
         asyncio.run(launch())
 
 
@@ -435,14 +449,14 @@ def test_the_provisioner_works_through_its_entry_point(monkeypatch: pytest.Monke
         "roundup-forkserver",
         EntryPoint(
             name="roundup-forkserver",
-            value="analysis.reports.forkserver:ForkServerProvisioner",
+            value="analysis.reports.kernels.provisioner:ForkServerProvisioner",
             group="jupyter_client.kernel_provisioners",
         ),
     )
 
     async def scenario() -> str:
         km = AsyncKernelManager(
-            kernel_name="roundup-fork", kernel_spec_manager=forkserver.ForkKernelSpecManager()
+            kernel_name="roundup-fork", kernel_spec_manager=provisioner.ForkKernelSpecManager()
         )
         await km.start_kernel()
         try:
@@ -475,7 +489,7 @@ def test_per_report_overhead(tmp_path: Path):
         return statistics.median(times[1:])
 
     standard = median_time(kernel_name="python3")
-    fork = median_time(**forkserver.execute_kwargs())
+    fork = median_time(**provisioner.execute_kwargs())
     print(
         f"\nper-report overhead (median of 5): python3 {standard:.3f} s, roundup-fork {fork:.3f} s"
     )
