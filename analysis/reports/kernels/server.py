@@ -1,7 +1,8 @@
 """The fork server process: preload the heavy libraries once, then fork a kernel per request.
 
 Started by :func:`analysis.reports.kernels.client.ensure_server` as
-``python -c "<boot>" <socket path>`` (:func:`main`). It imports :data:`PRELOAD`, freezes those
+``python -c "<boot>" <socket path>`` (:func:`main`). It imports :data:`PRELOAD`, fills the
+caches of the work every report repeats (:mod:`~analysis.reports.kernels.warm`), freezes those
 objects out of the garbage collector's reach (``gc.freeze()``, so forks share their pages),
 listens on its Unix socket and runs a single-threaded select loop (:class:`Server`): it answers
 status requests, forks kernels (:mod:`~analysis.reports.kernels.child`) and reports each kernel's
@@ -23,12 +24,14 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from analysis.reports.kernels import protocol
 from analysis.reports.kernels.child import run_child
+from analysis.reports.kernels.warm import warm_up
 
 #: Modules the server imports before forking (a module that fails to import is skipped).
 PRELOAD = (
@@ -56,6 +59,14 @@ PRELOAD = (
     "tornado.platform.asyncio",
     "psutil",  # ipykernel looks for the kernel's child processes at shutdown
     "pandera",
+    "pandera.backends.pandas.builtin_checks",  # imports hypothesis: the first validation does
+    "jinja2",
+    "pandas.io.formats.style",  # compiles the Styler's templates: the first table does
+    "PIL.PngImagePlugin",  # and the plugins PIL.Image.preinit() imports at the first save
+    "PIL.BmpImagePlugin",
+    "PIL.GifImagePlugin",
+    "PIL.JpegImagePlugin",
+    "PIL.PpmImagePlugin",
     "analysis.datasets",
     "analysis.metrics",
     "analysis.tables",
@@ -206,6 +217,7 @@ class Server:
             "preloaded": self.preloaded,
             "failed": self.failed,
             "kernels": len(self.kernels),
+            "threads": threading.active_count(),  # 1: forking copies no other thread's state
             "modules": {name: name in sys.modules for name in modules},
         }
 
@@ -374,6 +386,8 @@ def main() -> None:  # pragma: no cover - runs in the server process
     startup_env = protocol.startup_environment()
     started = time.perf_counter()
     preloaded, failed = _preload()
+    for note in warm_up():  # parse the data and find the CJK font once, for every kernel
+        _say(note)
     # Move everything imported so far out of the collector's reach: a kernel's gc.collect()
     # (IPython runs one at exit) then neither walks nor copies the preloaded modules' pages.
     gc.collect()
