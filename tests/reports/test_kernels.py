@@ -260,10 +260,9 @@ def test_kernels_start_with_the_data_parsed_but_see_its_changes_and_not_each_oth
     shutil.copytree(paths.PROJECT_ROOT / "data", data)
     monkeypatch.setenv("ROUNDUP_DATA_DIR", str(data))
     client.ensure_server()
-    (log,) = own_server_dir.glob("*.log")
-    assert f"warm-up data: 8 datasets of {data} in" in log.read_text()
     status = client.server_status(modules=("hypothesis", "jinja2", "pandas.io.formats.style"))
     assert status is not None and status["threads"] == 1
+    assert status["warmed"][0].startswith(f"warm-up data: 8 datasets of {data} in")
     assert set(status["modules"].values()) == {True}
     first_title = "from analysis import datasets\nprint(datasets.load('sources')['title'][0])\n"
     spoil = _notebook(  # changes the parsed data in its own copy of the server's cache

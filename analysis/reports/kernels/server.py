@@ -1,12 +1,13 @@
 """The fork server process: preload the heavy libraries once, then fork a kernel per request.
 
 Started by :func:`analysis.reports.kernels.client.ensure_server` as
-``python -c "<boot>" <socket path>`` (:func:`main`). It imports :data:`PRELOAD`, fills the
-caches of the work every report repeats (:mod:`~analysis.reports.kernels.warm`), freezes those
+``python -c "<boot>" <socket path>`` (:func:`main`). It imports :data:`PRELOAD`, freezes those
 objects out of the garbage collector's reach (``gc.freeze()``, so forks share their pages),
-listens on its Unix socket and runs a single-threaded select loop (:class:`Server`): it answers
-status requests, forks kernels (:mod:`~analysis.reports.kernels.child`) and reports each kernel's
-exit over the connection that asked for it. Reports never run in the server itself.
+listens on its Unix socket and says it is ready, fills the caches of the work every report
+repeats (:mod:`~analysis.reports.kernels.warm`; requests wait meanwhile) and runs a
+single-threaded select loop (:class:`Server`): it answers status requests, forks kernels
+(:mod:`~analysis.reports.kernels.child`) and reports each kernel's exit over the connection that
+asked for it. Reports never run in the server itself.
 
 It stops accepting as soon as its owner (the process that started it, holding its stdin) exits,
 and exits when the last kernel it forked has been released; on SIGTERM it kills its kernels and
@@ -98,6 +99,7 @@ class Server:
         self.startup_env = startup_env
         self.preloaded = preloaded
         self.failed = failed
+        self.warmed: list[str] = []  # what warm.warm_up() did, one line per step
         self.kernels: dict[int, _Kernel] = {}
         self.draining = False
         self.stopping = False
@@ -218,6 +220,7 @@ class Server:
             "failed": self.failed,
             "kernels": len(self.kernels),
             "threads": threading.active_count(),  # 1: forking copies no other thread's state
+            "warmed": self.warmed,
             "modules": {name: name in sys.modules for name in modules},
         }
 
@@ -386,14 +389,22 @@ def main() -> None:  # pragma: no cover - runs in the server process
     startup_env = protocol.startup_environment()
     started = time.perf_counter()
     preloaded, failed = _preload()
-    for note in warm_up():  # parse the data and find the CJK font once, for every kernel
-        _say(note)
-    # Move everything imported so far out of the collector's reach: a kernel's gc.collect()
-    # (IPython runs one at exit) then neither walks nor copies the preloaded modules' pages.
-    gc.collect()
-    gc.freeze()
+    _freeze()
     server = Server(path, base_path, startup_env, preloaded, failed)
     _say(f"listening at {path} after {time.perf_counter() - started:.2f} s of imports")
     os.write(1, b"ready\n")
     os.dup2(2, 1)  # the starter stops reading; keep fd 1 valid
+    # Ready already: the starter goes on (starting its workers, say) while the server parses
+    # the data and finds the CJK font once for every kernel; requests wait in the backlog.
+    server.warmed = warm_up()
+    for note in server.warmed:
+        _say(note)
+    _freeze()
     server.serve()
+
+
+def _freeze() -> None:
+    """Move every object so far out of the collector's reach: a kernel's gc.collect() (IPython
+    runs one at exit) then neither walks nor copies the preloaded modules' pages."""
+    gc.collect()
+    gc.freeze()

@@ -7,8 +7,9 @@ same way on its first use: ``analysis.datasets`` keys parsed files by path, modi
 and size (a file changed since is parsed again by the kernel) and the font lookup depends only
 on the installed fonts. Nothing here changes rcParams, warning filters or loggers, starts a
 thread or keeps a file open; warnings are recorded and only logged, so a report still sees the
-warnings of its own work. Failures (no data folder, invalid data) are logged and skipped: the
-kernel then does that work itself and reports the error as before.
+warnings of its own work. Failures (no data folder, invalid data) are logged and skipped, as is
+a data package over :data:`MAX_DATA_BYTES`: the kernel then does that work itself and reports
+any error as before.
 """
 
 from __future__ import annotations
@@ -38,13 +39,23 @@ def _timed(name: str, step: Callable[[], str]) -> str:
     return f"warm-up {name}: {result} in {time.perf_counter() - started:.2f} s{extra}"
 
 
+#: A data package whose CSV files total more than this (bytes) is left to the kernels: the
+#: server answers no request while it warms up.
+MAX_DATA_BYTES = 20_000_000
+
+
 def _parse_data() -> str:
     from analysis import datasets
 
-    names = [res["name"] for res in datasets.package()["resources"]]
+    resources = datasets.package()["resources"]
+    folder = datasets.package_path().parent
+    size = sum((folder / res["path"]).stat().st_size for res in resources)
+    if size > MAX_DATA_BYTES:
+        return f"skipped ({size} bytes of CSV in {folder} is more than {MAX_DATA_BYTES})"
+    names = [res["name"] for res in resources]
     for name in names:
         datasets.load(name)  # parses it and the resources its foreign keys point to
-    return f"{len(names)} datasets of {datasets.package_path().parent}"
+    return f"{len(names)} datasets of {folder}"
 
 
 def _find_cjk_font() -> str:
