@@ -399,6 +399,8 @@ def main() -> None:  # pragma: no cover - runs in the server process
     server.warmed = warm_up()
     for note in server.warmed:
         _say(note)
+    if threading.active_count() > 1:  # a fork copies only the forking thread
+        _say(f"warning: threads running in the server: {threading.enumerate()}")
     _freeze()
     server.serve()
 
