@@ -14,6 +14,9 @@ from analysis import paths
 # inside a JupyterLab kernel, whose JPY_SESSION_NAME every child would otherwise inherit.
 os.environ.pop("JPY_SESSION_NAME", None)
 
+# Outside-style notebooks are inputs of tests/outside/test_outside_notebooks.py, not nbval's.
+collect_ignore_glob = ["outside/*.ipynb"]
+
 
 @pytest.fixture
 def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

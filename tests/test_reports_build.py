@@ -19,9 +19,11 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.cli import app
+from analysis.reports import build as building
+from analysis.reports import fingerprint, publish, site
+from analysis.reports import job as running
 from analysis.reports import plan as planning
-from analysis.reports import run as running
-from analysis.reports import site
+from analysis.reports.record import RunRecord
 
 runner = CliRunner()
 
@@ -51,7 +53,7 @@ class BuiltSite:
     data: Path
     notebooks: Path
     reports: list[planning.Report]
-    summary: site.BuildSummary
+    summary: building.BuildSummary
 
 
 def _plan(root: Path, text: str, name: str = "plan.toml") -> Path:
@@ -82,7 +84,7 @@ def site_v1(tmp_path_factory, notebook_writer, tiny_package_writer) -> BuiltSite
         '[report.grid]\ncompany = ["Alpha", "Beta <b>"]\n',
     )
     reports = planning.load_plan(plan)
-    summary = site.build(reports, root / "site", jobs=2, data_dir=data)
+    summary = building.build(reports, root / "site", jobs=2, data_dir=data)
     return BuiltSite(root, root / "site", data, notebooks, reports, summary)
 
 
@@ -92,34 +94,34 @@ def site_v1(tmp_path_factory, notebook_writer, tiny_package_writer) -> BuiltSite
 def test_input_hashes_follow_sources_not_outputs(tmp_path, make_notebook):
     nb_path = make_notebook("h.ipynb", "x = 1", ["print(x)"])
     shared = {"data": "d", "code": "c", "requirements_lock": "l"}
-    first = running.input_hashes(nb_path, {"b": 1, "a": [1, 2]}, shared)
+    first = fingerprint.input_hashes(nb_path, {"b": 1, "a": [1, 2]}, shared)
     assert set(first) == {"notebook", "parameters", "data", "code", "requirements_lock"}
-    assert running.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared) == first
+    assert fingerprint.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared) == first
 
     nb = nbformat.read(str(nb_path), as_version=4)
     nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     nb.cells[-1].execution_count = 7
     nbformat.write(nb, str(nb_path))
-    assert running.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared) == first
+    assert fingerprint.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared) == first
 
     nb.cells[-1].source = "print(x + 1)"
     nbformat.write(nb, str(nb_path))
     assert (
-        running.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared)["notebook"]
+        fingerprint.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared)["notebook"]
         != (first["notebook"])
     )
     assert (
-        running.input_hashes(nb_path, {"a": [1, 2], "b": 2}, shared)["parameters"]
+        fingerprint.input_hashes(nb_path, {"a": [1, 2], "b": 2}, shared)["parameters"]
         != (first["parameters"])
     )
 
 
 def test_shared_hashes_follow_the_data(tmp_path, tiny_package_writer):
     data = tiny_package_writer(tmp_path / "data", ["Alpha"])
-    before = running.shared_hashes(data)
-    assert running.shared_hashes(data) == before
+    before = fingerprint.shared_hashes(data)
+    assert fingerprint.shared_hashes(data) == before
     (data / "sources.csv").write_text("source_id,title\ns1,Another title\n", encoding="utf-8")
-    after = running.shared_hashes(data)
+    after = fingerprint.shared_hashes(data)
     assert after["data"] != before["data"]
     assert after["code"] == before["code"]
 
@@ -150,7 +152,7 @@ def test_index_escapes_every_text(tmp_path):
     assert _json(tmp_path / "index.json")["reports"][0]["name"] == evil
 
 
-def _staged(root: Path, name: str, run_id: str, status: str) -> tuple[Path, dict]:
+def _staged(root: Path, name: str, run_id: str, status: str) -> tuple[Path, RunRecord]:
     staged = root / ".tmp" / f"{run_id}-{name}"
     staged.mkdir(parents=True)
     (staged / "index.html").write_text(run_id, encoding="utf-8")
@@ -165,18 +167,18 @@ def _staged(root: Path, name: str, run_id: str, status: str) -> tuple[Path, dict
         "error": None if status == "ok" else {"type": "E", "message": "m"},
     }
     (staged / "run.json").write_text(json.dumps(record), encoding="utf-8")
-    return staged, record
+    return staged, RunRecord.from_dict(record)
 
 
 def test_publish_keeps_every_run_and_links_the_last_good_one(tmp_path):
     report = tmp_path / "r"
-    entry = site._publish(tmp_path, *_staged(tmp_path, "r", "1-good", "ok"), keep=3)
+    entry = publish.publish(tmp_path, *_staged(tmp_path, "r", "1-good", "ok"), keep=3)
     assert entry["href"] == "r/index.html"
     assert os.readlink(report / "latest") == "runs/1-good"
     assert os.readlink(report / "index.html") == "latest/index.html"
     assert (report / "index.html").read_text() == "1-good"
     for run_id in ("2-bad", "3-bad", "4-bad"):
-        entry = site._publish(tmp_path, *_staged(tmp_path, "r", run_id, "failed"), keep=3)
+        entry = publish.publish(tmp_path, *_staged(tmp_path, "r", run_id, "failed"), keep=3)
         assert (report / "index.html").read_text() == "1-good"
     assert entry["href"] == "r/runs/4-bad/index.html"
     assert (entry["last_good_href"], entry["last_good_run_id"]) == ("r/index.html", "1-good")
@@ -188,7 +190,7 @@ def test_publish_keeps_every_run_and_links_the_last_good_one(tmp_path):
         "4-bad",
     ]
 
-    site._publish(tmp_path, *_staged(tmp_path, "r", "5-good", "ok"), keep=3)
+    publish.publish(tmp_path, *_staged(tmp_path, "r", "5-good", "ok"), keep=3)
     assert (report / "index.html").read_text() == "5-good"
     assert sorted(p.name for p in (report / "runs").iterdir()) == ["3-bad", "4-bad", "5-good"]
     assert sorted(p.name for p in (tmp_path / ".tmp").iterdir()) == []
@@ -200,7 +202,7 @@ def test_build_refuses_duplicate_or_unsafe_names(tmp_path, make_notebook):
     for names in (["a", "a"], ["../escape"]):
         reports = [planning.Report(n, nb, {}, nb.parent) for n in names]
         with pytest.raises(ValueError, match="unique slugs"):
-            site.build(reports, tmp_path / "site")
+            building.build(reports, tmp_path / "site")
     assert not (tmp_path / "site").exists()
 
 
@@ -215,7 +217,7 @@ def test_run_report_records_a_kernel_that_cannot_start(tmp_path, make_notebook):
         run_id="r1",
         kernel_name="no-such-kernel",
     )
-    record = running.run_report(job)
+    record = running.run_report(job).to_dict()
     assert record["status"] == "failed"
     assert record["error"]["type"] == "NoSuchKernel"
     assert _json(tmp_path / "out" / "run.json") == record
@@ -237,10 +239,11 @@ def test_worker_job_refuses_other_data_and_returns_its_files(
         output_dir=str(tmp_path / "client-staging"),
         workdir=str(nb.parent),
         run_id="r1",
-        inputs={"data": running.shared_hashes(client_data)["data"]},
-        env={"ROUNDUP_DATA_DIR": str(worker_data)},
+        inputs={"data": fingerprint.shared_hashes(client_data)["data"]},
+        data_dir=str(worker_data),
     )
     record, files = running.run_report_returning_files(job)
+    record = record.to_dict()
     assert record["status"] == "failed"
     assert record["error"]["type"] == "WorkerSetupError"
     assert "differs from the one the build hashed" in record["error"]["message"]
@@ -320,24 +323,24 @@ def test_unchanged_reports_are_skipped_and_changes_rerun(site_v1, tmp_path, monk
     out = _copy_site(site_v1, tmp_path / "site")
     data = shutil.copytree(site_v1.data, tmp_path / "data")
     recorder = _Recorder()
-    monkeypatch.setattr(site, "make_executor", lambda *args, **kwargs: recorder)
+    monkeypatch.setattr(building, "make_executor", lambda *args, **kwargs: recorder)
     before = {r.name: _json(out / r.name / "run.json")["run_id"] for r in site_v1.reports}
 
-    summary = site.build(site_v1.reports, out, data_dir=data)
+    summary = building.build(site_v1.reports, out, data_dir=data)
     assert recorder.jobs == []  # no kernel started
     assert summary.counts() == {"ok": 0, "failed": 0, "skipped": 2}
     index = _json(out / "index.json")
     assert [e["status"] for e in index["reports"]] == ["skipped", "skipped"]
     assert {r.name: _json(out / r.name / "run.json")["run_id"] for r in site_v1.reports} == before
 
-    site.build(site_v1.reports, out, data_dir=data, force=True)
+    building.build(site_v1.reports, out, data_dir=data, force=True)
     assert sorted(j.name for j in recorder.jobs) == ["p-alpha", "p-beta-b"]
 
     recorder.jobs.clear()
     (data / "companies.csv").write_text("company,employees,source_id\nZed,1,s1\n", "utf-8")
-    site.build(site_v1.reports, out, data_dir=data)
+    building.build(site_v1.reports, out, data_dir=data)
     assert len(recorder.jobs) == 2  # the data changed
-    assert recorder.jobs[0].env == {"ROUNDUP_DATA_DIR": str(data.resolve())}
+    assert recorder.jobs[0].data_dir == str(data.resolve())
 
 
 @pytest.mark.e2e
@@ -425,7 +428,7 @@ def test_cell_timeout_fails_the_run_at_that_cell(tmp_path, make_notebook):
         run_id="r1",
         timeout=1,
     )
-    record = running.run_report(job)
+    record = running.run_report(job).to_dict()
     assert record["status"] == "failed"
     assert record["error"]["type"] == "CellTimeoutError"
     executed = nbformat.read(str(tmp_path / "out" / "slow.ipynb"), as_version=4)
@@ -446,7 +449,7 @@ def test_dask_executor_runs_the_same_job(site_v1, tmp_path):
     results = {}
     for executor in ("dask", "local"):
         out = tmp_path / executor
-        summary = site.build(plan, out, jobs=2, executor=executor, data_dir=site_v1.data)
+        summary = building.build(plan, out, jobs=2, executor=executor, data_dir=site_v1.data)
         results[executor] = summary
         page = (out / "p-alpha" / "index.html").read_text(encoding="utf-8")
         assert 'src="data:image/png;base64,' in page

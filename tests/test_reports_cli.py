@@ -64,6 +64,7 @@ def test_list_prints_the_expanded_plan(plan_file):
         (["build", "roundup", "company-alpha", "-p", "company=X"], "-p needs exactly one"),
         (["build", "nonesuch", "-p", "company=X"], "no notebook named 'nonesuch'"),
         (["build", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --executor dask"),
+        (["build", "--name", "mine"], "--name names an ad-hoc report"),
     ],
 )
 def test_build_usage_errors_exit_2(plan_file, tmp_path, args, message):
@@ -131,3 +132,26 @@ def test_datasets_shows_catalog_and_fields(tiny_data):
     out = result.stdout
     for text in ("sources", "companies", "employees", "integer", "people", "required; unique"):
         assert text in out
+
+
+def test_list_expands_company_grids_from_data_without_touching_the_environment(
+    tmp_path, make_notebook, monkeypatch, tiny_data
+):
+    """``--data`` reaches the plan as an argument: the process environment is not rewritten."""
+    import os
+
+    monkeypatch.delenv("ROUNDUP_DATA_DIR")
+    make_notebook("profile.ipynb", 'company = "Didi"', ["print(company)"])
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'notebooks = "notebooks"\n[[report]]\nname = "company-{company}"\n'
+        'notebook = "profile.ipynb"\n[report.grid]\ncompany = "companies"\n',
+        encoding="utf-8",
+    )
+    seen = []
+    monkeypatch.setattr(os, "putenv", lambda *a: seen.append(a))
+    result = runner.invoke(app, ["list", "--plan", str(plan), "--data", str(tiny_data), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r["name"] for r in json.loads(result.stdout)] == ["company-alpha-co", "company-beta"]
+    assert "ROUNDUP_DATA_DIR" not in os.environ
+    assert [name for name, *_ in seen if name.startswith(b"ROUNDUP")] == []

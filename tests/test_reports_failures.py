@@ -19,9 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from analysis.reports import build as building
 from analysis.reports import plan as planning
-from analysis.reports import run as running
-from analysis.reports import site
+from analysis.reports.options import DEFAULT_MAX_OUTPUT
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,7 @@ NOTEBOOKS = {
 @dataclass
 class FailingSite:
     out: Path
-    summary: site.BuildSummary
+    summary: building.BuildSummary
 
     def record(self, name: str) -> dict:
         entry = next(e for e in self.summary.entries if e["name"] == name)
@@ -65,7 +65,7 @@ def failing_site(tmp_path_factory, notebook_writer, tiny_package_writer) -> Fail
         planning.Report(name, notebook_writer(root / f"{name}.ipynb", "x = 1", cells), {}, root)
         for name, cells in NOTEBOOKS.items()
     ]
-    summary = site.build(
+    summary = building.build(
         reports,
         root / "site",
         jobs=2,
@@ -141,7 +141,7 @@ import json, resource, sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from conftest import _write_notebook
-from analysis.reports import run as running
+from analysis.reports import job as running
 
 root = Path({root!r})
 cells = [
@@ -152,7 +152,7 @@ cells = [
 nb = _write_notebook(root / "flood.ipynb", "x = 1", cells)
 job = running.Job(name="flood", notebook=str(nb), parameters={{}}, output_dir=str(root / "out"),
                   workdir=str(root), run_id="r1")
-record = running.run_report(job)
+record = running.run_report(job).to_dict()
 record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(record))
 """
@@ -172,7 +172,7 @@ def test_a_200_mb_output_flood_is_cut_at_the_default_limit(tmp_path):
     assert record["status"] == "failed"
     assert record["error"]["type"] == "OutputLimitExceeded"
     assert "10.0 MB" in record["error"]["message"]
-    assert record["limits"]["max_output_chars"] == running.DEFAULT_MAX_OUTPUT
+    assert record["limits"]["max_output_chars"] == DEFAULT_MAX_OUTPUT
     # 200 MB of text was on its way: the job kept ~10 MB, and memory and files stay small
     assert record["peak_rss_mb"] < 400, record["peak_rss_mb"]
     out = tmp_path / "out"

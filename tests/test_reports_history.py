@@ -1,11 +1,12 @@
 """Run history and retention, links and atomic switches, leftovers of killed builds: no kernels.
 
 Runs are staged by hand (a folder with index.html and run.json) and published with
-``site._publish``; builds use an executor that runs nothing.
+``publish.publish``; builds use an executor that runs nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,8 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis import cli
+from analysis.reports import build as building
 from analysis.reports import plan as planning
-from analysis.reports import site
+from analysis.reports import publish, site
+from analysis.reports.record import RunRecord
 
 runner = CliRunner()
 
@@ -41,7 +44,7 @@ def _staged(root: Path, name: str, run_id: str, status: str, inputs: dict | None
         "inputs": inputs or {},
     }
     (staged / "run.json").write_text(json.dumps(record), encoding="utf-8")
-    return staged, record
+    return staged, RunRecord.from_dict(record)
 
 
 def _runs(report: Path) -> list[str]:
@@ -50,18 +53,18 @@ def _runs(report: Path) -> list[str]:
 
 def test_keep_counts_every_run_and_never_prunes_the_one_shown(tmp_path):
     report = tmp_path / "r"
-    site._publish(tmp_path, *_staged(tmp_path, "r", "01-good", "ok"), keep=2)
+    publish.publish(tmp_path, *_staged(tmp_path, "r", "01-good", "ok"), keep=2)
     for day in ("02", "03", "04"):
-        site._publish(tmp_path, *_staged(tmp_path, "r", f"{day}-bad", "failed"), keep=2)
+        publish.publish(tmp_path, *_staged(tmp_path, "r", f"{day}-bad", "failed"), keep=2)
     assert _runs(report) == ["01-good", "03-bad", "04-bad"]
     assert (report / "index.html").read_text() == "<html>01-good</html>"
-    site._publish(tmp_path, *_staged(tmp_path, "r", "05-good", "ok"), keep=1)
+    publish.publish(tmp_path, *_staged(tmp_path, "r", "05-good", "ok"), keep=1)
     assert _runs(report) == ["05-good"]
     assert os.readlink(report / "latest") == "runs/05-good"
 
 
 def test_the_first_run_failing_publishes_no_page(tmp_path):
-    entry = site._publish(tmp_path, *_staged(tmp_path, "r", "01-bad", "failed"))
+    entry = publish.publish(tmp_path, *_staged(tmp_path, "r", "01-bad", "failed"))
     assert entry["status"] == "failed" and entry["last_good_href"] is None
     assert not (tmp_path / "r" / "index.html").exists()
     assert not (tmp_path / "r" / "latest").exists()
@@ -75,7 +78,7 @@ def test_a_site_of_the_old_layout_keeps_its_good_run_in_the_history(tmp_path):
     (report / "run.json").write_text(json.dumps({"run_id": "00-old"}), encoding="utf-8")
     (report / "r.ipynb").write_text("{}", encoding="utf-8")
     (tmp_path / ".tmp").mkdir()
-    site._publish(tmp_path, *_staged(tmp_path, "r", "01-good", "ok"))
+    publish.publish(tmp_path, *_staged(tmp_path, "r", "01-good", "ok"))
     assert (report / "index.html").read_text() == "<html>01-good</html>"
     assert (report / "runs" / "00-old" / "index.html").read_text() == "<html>old</html>"
     assert json.loads((report / "runs" / "00-old" / "run.json").read_text())["run_id"] == "00-old"
@@ -83,12 +86,12 @@ def test_a_site_of_the_old_layout_keeps_its_good_run_in_the_history(tmp_path):
 
 def test_a_copy_that_followed_the_links_is_repaired_at_the_next_publish(tmp_path):
     original = tmp_path / "a"
-    site._publish(original, *_staged(original, "r", "01-good", "ok"))
+    publish.publish(original, *_staged(original, "r", "01-good", "ok"))
     copy = tmp_path / "b"
     shutil.copytree(original, copy)  # symlinks=False: latest/ and index.html become copies
     assert not (copy / "r" / "latest").is_symlink()
     assert (copy / "r" / "index.html").read_text() == "<html>01-good</html>"
-    site._publish(copy, *_staged(copy, "r", "02-good", "ok"))
+    publish.publish(copy, *_staged(copy, "r", "02-good", "ok"))
     assert os.readlink(copy / "r" / "latest") == "runs/02-good"
     assert os.readlink(copy / "r" / "index.html") == "latest/index.html"
     assert (copy / "r" / "index.html").read_text() == "<html>02-good</html>"
@@ -105,7 +108,7 @@ def test_the_next_build_removes_what_a_killed_build_left(
     tmp_path, make_notebook, tiny_data, monkeypatch
 ):
     out = tmp_path / "site"
-    site._publish(out, *_staged(out, "r", "01-good", "ok"))
+    publish.publish(out, *_staged(out, "r", "01-good", "ok"))
     leftovers = [
         out / ".tmp" / "20261129T000000000Z-abc-r" / "index.html",
         out / ".index.json.1a2b3c4d.tmp",
@@ -117,9 +120,9 @@ def test_the_next_build_removes_what_a_killed_build_left(
     os.symlink("runs/nowhere", leftovers[2])
     before = (out / "r" / "index.html").read_bytes()
 
-    monkeypatch.setattr(site, "make_executor", lambda *args, **kwargs: _Nothing())
+    monkeypatch.setattr(building, "make_executor", lambda *args, **kwargs: _Nothing())
     nb = make_notebook("n.ipynb", "x = 1")
-    site.build([planning.Report("n", nb, {}, nb.parent)], out, data_dir=tiny_data)
+    building.build([planning.Report("n", nb, {}, nb.parent)], out, data_dir=tiny_data)
     assert not (out / ".tmp").exists()
     assert not any(p.is_symlink() or p.exists() for p in leftovers[1:])
     assert (out / "r" / "index.html").read_bytes() == before
@@ -127,8 +130,8 @@ def test_the_next_build_removes_what_a_killed_build_left(
 
 def test_index_shows_the_last_good_run_and_links_the_failed_runs_error(tmp_path):
     out = tmp_path
-    site._publish(out, *_staged(out, "r", "01-good", "ok"))
-    entry = site._publish(out, *_staged(out, "r", "02-bad", "failed"))
+    publish.publish(out, *_staged(out, "r", "01-good", "ok"))
+    entry = publish.publish(out, *_staged(out, "r", "02-bad", "failed"))
     assert entry["last_good_finished"] == "2026-11-01T10:00:00+00:00"
     index = {
         "generated": "2026-11-02T10:00:00+00:00",
@@ -146,11 +149,11 @@ def test_index_shows_the_last_good_run_and_links_the_failed_runs_error(tmp_path)
 def test_build_options_reach_the_build(tmp_path, make_notebook, tiny_data, monkeypatch):
     seen = {}
 
-    def fake_build(reports, **kwargs):
-        seen.update(kwargs)
-        return site.BuildSummary(tmp_path, "b", [])
+    def fake_build(reports, options, on_event=None):
+        seen.update(dataclasses.asdict(options))
+        return building.BuildSummary(tmp_path, "b", [])
 
-    monkeypatch.setattr(site, "build", fake_build)
+    monkeypatch.setattr(building, "build", fake_build)
     nb = make_notebook("n.ipynb", "x = 1")
     args = ["build", str(nb), "-p", "x=2", "--out", str(tmp_path / "s")]
     result = runner.invoke(
@@ -194,12 +197,12 @@ def test_sigterm_stops_the_build_after_what_is_already_published(
 ):
     out = tmp_path / "site"
     out.mkdir()
-    monkeypatch.setattr(site, "make_executor", lambda *args, **kwargs: _TermAfterFirst(out))
+    monkeypatch.setattr(building, "make_executor", lambda *args, **kwargs: _TermAfterFirst(out))
     nb = make_notebook("n.ipynb", "x = 1")
     reports = [planning.Report(name, nb, {}, nb.parent) for name in ("a", "b")]
     previous = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(site.BuildInterrupted) as caught:
-        site.build(reports, out, data_dir=tiny_data)
+    with pytest.raises(building.BuildInterrupted) as caught:
+        building.build(reports, out, data_dir=tiny_data)
     assert caught.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
     assert (out / "a" / "index.html").is_file()  # published before the signal
@@ -212,9 +215,9 @@ def test_sigterm_stops_the_build_after_what_is_already_published(
 
 
 def test_a_signal_during_publishing_waits_until_it_is_done(tmp_path, monkeypatch):
-    signals = site._Signals()
+    signals = building.Signals()
     done = []
-    with signals.installed(), pytest.raises(site.BuildInterrupted):
+    with signals.installed(), pytest.raises(building.BuildInterrupted):
         with signals.deferred():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.1)  # the handler has run, and only noted the signal

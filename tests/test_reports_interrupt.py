@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from analysis.reports import build as building
 from analysis.reports import plan as planning
-from analysis.reports import site
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -54,7 +54,7 @@ def good_site(tmp_path_factory, notebook_writer, tiny_package_writer) -> GoodSit
     notebook = notebook_writer(root / "notebooks" / "slow.ipynb", PARAMS, CELLS)
     data = tiny_package_writer(root / "data", ["Alpha"])
     reports = [planning.Report(name, notebook, {}, notebook.parent) for name in NAMES]
-    summary = site.build(reports, root / "site", jobs=2, data_dir=data)
+    summary = building.build(reports, root / "site", jobs=2, data_dir=data)
     assert summary.counts()["ok"] == 2
     return GoodSite(root, root / "site", data, reports)
 
@@ -144,7 +144,7 @@ def _assert_kernels_gone(pids: list[int]) -> None:
 
 
 def _next_build_succeeds(good: GoodSite, out: Path) -> None:
-    summary = site.build(good.reports, out, jobs=2, data_dir=good.data, force=True)
+    summary = building.build(good.reports, out, jobs=2, data_dir=good.data, force=True)
     assert summary.counts() == {"ok": 2, "failed": 0, "skipped": 0}
     assert not (out / ".tmp").exists()
     for name in NAMES:

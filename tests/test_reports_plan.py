@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analysis.reports import parameters
 from analysis.reports import plan as planning
 from analysis.reports.plan import PlanError
 
@@ -147,14 +148,14 @@ def test_toml_dates_travel_as_iso_strings(tmp_path, make_notebook):
 
 def test_unknown_parameter_suggests_the_close_one(profile):
     with pytest.raises(PlanError, match=r"no parameter 'compny'; did you mean 'company'\?"):
-        planning.check_parameters(profile, {"compny": "Didi"}, "r")
+        parameters.check_parameters(profile, {"compny": "Didi"}, "r")
 
 
 def test_notebook_without_parameters_cell(make_notebook):
     nb = make_notebook("bare.ipynb", None, ["x = 1"])
-    assert planning.check_parameters(nb, {}, "r") == {}
+    assert parameters.check_parameters(nb, {}, "r") == {}
     with pytest.raises(PlanError, match="no cell tagged 'parameters'"):
-        planning.check_parameters(nb, {"x": 2}, "r")
+        parameters.check_parameters(nb, {"x": 2}, "r")
 
 
 @pytest.mark.parametrize(
@@ -171,37 +172,37 @@ def test_notebook_without_parameters_cell(make_notebook):
 )
 def test_wrong_type(profile, name, value, expected):
     with pytest.raises(PlanError, match=expected) as info:
-        planning.check_parameters(profile, {name: value}, "company-didi")
+        parameters.check_parameters(profile, {name: value}, "company-didi")
     assert f"report 'company-didi', parameter '{name}'" in str(info.value)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), np.float64("nan")])
 def test_nan_and_infinity_refused(profile, value):
     with pytest.raises(PlanError, match="not a finite number"):
-        planning.check_parameters(profile, {"share": value}, "r")
+        parameters.check_parameters(profile, {"share": value}, "r")
 
 
 def test_tuple_refused(profile):
     with pytest.raises(PlanError, match="got a tuple .*use a list"):
-        planning.check_parameters(profile, {"label": ("a", "b")}, "r")
+        parameters.check_parameters(profile, {"label": ("a", "b")}, "r")
 
 
 def test_unsupported_object_refused(profile):
     with pytest.raises(PlanError, match="unsupported value"):
-        planning.check_parameters(profile, {"label": {1, 2}}, "r")
+        parameters.check_parameters(profile, {"label": {1, 2}}, "r")
 
 
 def test_dates_become_iso_strings(profile):
-    checked = planning.check_parameters(profile, {"company": dt.date(2021, 7, 2)}, "r")
+    checked = parameters.check_parameters(profile, {"company": dt.date(2021, 7, 2)}, "r")
     assert checked == {"company": "2021-07-02"}
     stamp = dt.datetime(2021, 7, 2, 8, 30)
-    assert planning.check_parameters(profile, {"company": stamp}, "r") == {
+    assert parameters.check_parameters(profile, {"company": stamp}, "r") == {
         "company": "2021-07-02T08:30:00"
     }
 
 
 def test_conversions(profile):
-    checked = planning.check_parameters(
+    checked = parameters.check_parameters(
         profile,
         {
             "year": np.int64(2020),
@@ -229,16 +230,16 @@ def test_annotations_papermill_misses_are_read_with_ast(make_notebook):
         'as_of: str | None = None\nlimit: Optional[int] = None\nnames: list[str] = ["a"]\n'
         "threshold = 1_000_000",
     )
-    checked = planning.check_parameters(
+    checked = parameters.check_parameters(
         nb, {"as_of": "2021-07", "limit": None, "names": ["b"], "threshold": 5}, "r"
     )
     assert checked == {"as_of": "2021-07", "limit": None, "names": ["b"], "threshold": 5}
     with pytest.raises(PlanError, match="expected str"):
-        planning.check_parameters(nb, {"as_of": 2021}, "r")
+        parameters.check_parameters(nb, {"as_of": 2021}, "r")
     with pytest.raises(PlanError, match="expected int"):
-        planning.check_parameters(nb, {"limit": "3"}, "r")
+        parameters.check_parameters(nb, {"limit": "3"}, "r")
     with pytest.raises(PlanError, match="expected list"):
-        planning.check_parameters(nb, {"names": "a"}, "r")
+        parameters.check_parameters(nb, {"names": "a"}, "r")
 
 
 # --------------------------------------------------------------------------- selection
@@ -265,3 +266,25 @@ def test_adhoc_report_is_named_after_notebook_and_values(profile):
     assert planning.resolve_notebook(str(profile)) == profile.resolve()
     assert planning.resolve_notebook("profile", profile.parent) == profile.resolve()
     assert planning.resolve_notebook("nothing-here", profile.parent) is None
+
+
+def test_long_names_are_capped_with_a_hash(tmp_path, profile):
+    assert planning.report_name("A" * 80) == "a" * 80
+    long_a, long_b = planning.report_name("x" * 200 + "a"), planning.report_name("x" * 200 + "b")
+    assert len(long_a) == len(long_b) == planning.MAX_NAME and long_a != long_b
+    assert long_a.startswith("x" * 70) and planning.slugify(long_a) == long_a
+    path = write_plan(
+        tmp_path,
+        '[[report]]\nname = "p-{company}"\nnotebook = "profile.ipynb"\n'
+        f'[report.grid]\ncompany = ["{"Very Long Name " * 10}1", "{"Very Long Name " * 10}2"]\n',
+    )
+    names = [r.name for r in planning.load_plan(path)]
+    assert all(len(n) == planning.MAX_NAME for n in names) and len(set(names)) == 2
+
+
+def test_adhoc_report_takes_an_explicit_name(profile):
+    report = planning.adhoc_report(profile, {"company": "A" * 300}, name="didi-special")
+    assert report.name == "didi-special" and report.parameters == {"company": "A" * 300}
+    for bad in ("Didi Special", "x" * 81, "-x-", ""):
+        with pytest.raises(PlanError, match="name"):
+            planning.adhoc_report(profile, {}, name=bad)

@@ -108,9 +108,9 @@ def test_no_change_rebuild_starts_no_kernel(site, tmp_path):
 
 
 def test_fork_kernel_name_is_shared():
-    from analysis.reports import kernels, run
+    from analysis.reports import kernels, options
 
-    assert run.FORK_KERNEL == kernels.KERNEL_NAME
+    assert options.FORK_KERNEL == kernels.KERNEL_NAME
 
 
 # ----------------------------------------------------------------- in a real browser

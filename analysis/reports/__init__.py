@@ -1,9 +1,21 @@
-"""The report runner: plan -> jobs -> papermill -> nbconvert HTML -> run.json -> site index.
+"""The report runner: plan -> fingerprint -> jobs (engine, executors) -> record -> render ->
+publish -> site pages.
 
-Submodules (import them directly; this package stays import-free):
+Rooms (import them directly; this package stays import-free):
 
-``analysis.reports.plan``       load_plan(), check_parameters(), select(), adhoc_report(), PlanError
-``analysis.reports.run``        Job, run_report() (the job function), input_hashes()
-``analysis.reports.executors``  LocalExecutor (processes), DaskExecutor, make_executor()
-``analysis.reports.site``       build(), BuildSummary, SiteLocked, write_index()
+``options``      BuildOptions: every build option and its default, once (the CLI reads them)
+``plan``         load_plan(), select(), adhoc_report(), report_name(), PlanError
+``parameters``   the parameters cell read as papermill reads it; check_parameters(), parse_params()
+``fingerprint``  input_hashes(), shared_hashes(), unchanged(): is a report unchanged?
+``engine``       the papermill engine "roundup" (entry point): report deadline, output limit
+``job``          Job, run_report() (the one job function), run_report_returning_files()
+``outcome``      the error of an executed notebook (RunError) and where it shows
+``record``       RunRecord / RunError: run.json written and read in one place
+``render``       a run's HTML page (nbconvert + templates/report.html.j2), fallback page
+``executors``    LocalExecutor (processes), DaskExecutor, make_executor()
+``kernels``      the fork-server kernel (a fresh kernel forked from a preloaded server):
+                 protocol, client, server, child, provisioner
+``publish``      atomic writes, runs/<run-id>/, the latest link, retention, sweeping leftovers
+``site``         index.html + index.json, datasets.html (Jinja templates in templates/)
+``build``        Build: lock, signals, plan -> jobs -> publish -> site; build(), BuildSummary
 """

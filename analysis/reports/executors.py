@@ -1,9 +1,9 @@
-"""Executors: run :func:`analysis.reports.run.run_report` jobs in parallel, yield records.
+"""Executors: run :func:`analysis.reports.job.run_report` jobs in parallel, yield records.
 
 Both executors run the same job function and yield ``(job, record)`` pairs as jobs complete
 (completion order, not submission order), with the job's files in ``job.output_dir``. A job
 whose runner crashed (worker process killed, unexpected exception) yields the record of
-:func:`analysis.reports.run.crash_record`, so the caller always gets one record per job.
+:func:`analysis.reports.job.crash_record`, so the caller always gets one record per job.
 
 ``local``  a :class:`concurrent.futures.ProcessPoolExecutor` (``max_workers=jobs``) over a
            ``forkserver`` context that preloads the runner, so workers start fast and never
@@ -16,7 +16,7 @@ whose runner crashed (worker process killed, unexpected exception) yields the re
 ``dask``   a :class:`dask.distributed.Client` connected to ``scheduler`` (an address such as
            ``tcp://10.0.0.5:8786``) or to a new ``LocalCluster(n_workers=jobs, processes=True,
            threads_per_worker=1)``. Workers run
-           :func:`analysis.reports.run.run_report_returning_files`: the report is written on the
+           :func:`analysis.reports.job.run_report_returning_files`: the report is written on the
            worker's own disk and its files come back in the task's result, which this process
            writes into ``job.output_dir``; so workers need no shared output folder, but do need
            the project (notebooks) at the same path and the same data (checked by hash).
@@ -36,8 +36,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol
 
-from analysis.reports.procs import pid_alive
-from analysis.reports.run import (
+from analysis.reports.job import (
     Job,
     abort_running_reports,
     crash_record,
@@ -45,10 +44,11 @@ from analysis.reports.run import (
     run_report_returning_files,
     write_files,
 )
+from analysis.reports.options import OptionsError
+from analysis.reports.procs import pid_alive
+from analysis.reports.record import RunRecord
 
 __all__ = ["DaskExecutor", "Executor", "LocalExecutor", "make_executor"]
-
-Record = dict[str, Any]
 
 #: Seconds a terminated worker gets to kill its kernel before it is killed itself.
 STOP_GRACE = 5.0
@@ -57,7 +57,7 @@ STOP_GRACE = 5.0
 class Executor(Protocol):
     """Runs jobs; yields ``(job, record)`` for every job as it completes."""
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Record]]: ...
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, RunRecord]]: ...
 
 
 def _on_terminate(signum: int, frame: Any) -> None:
@@ -115,7 +115,7 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Record]]:
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, RunRecord]]:
         """Run ``jobs`` on ``min(workers, len(jobs))`` processes, yielding as they complete.
 
         If the caller stops early (``KeyboardInterrupt`` while waiting, or closing the
@@ -124,7 +124,7 @@ class LocalExecutor:
         if not jobs:
             return
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["analysis.reports.run", "analysis.reports.executors"])
+        context.set_forkserver_preload(["analysis.reports.job", "analysis.reports.executors"])
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(jobs)),
             mp_context=context,
@@ -155,7 +155,7 @@ class DaskExecutor:
         self.scheduler = scheduler
         self.workers = max(1, workers or os.cpu_count() or 1)
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Record]]:
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, RunRecord]]:
         """Submit every job to the cluster (one task each) and yield as they complete.
 
         Raises ``ImportError`` when dask.distributed is not installed and ``OSError``/
@@ -206,12 +206,11 @@ class DaskExecutor:
 def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None) -> Executor:
     """The executor named ``kind`` (``"local"`` or ``"dask"``).
 
-    Raises ``ValueError`` for another kind, or a ``scheduler`` given to the local executor.
+    Raises :class:`~analysis.reports.options.OptionsError` for another kind (a scheduler given
+    with the local executor is refused by :meth:`BuildOptions.checked`).
     """
     if kind == "local":
-        if scheduler:
-            raise ValueError("--scheduler needs --executor dask")
         return LocalExecutor(workers)
     if kind == "dask":
         return DaskExecutor(scheduler, workers)
-    raise ValueError(f"unknown executor {kind!r} (use 'local' or 'dask')")
+    raise OptionsError(f"unknown executor {kind!r} (use 'local' or 'dask')")

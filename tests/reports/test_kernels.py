@@ -264,12 +264,12 @@ def test_kernels_start_with_the_data_parsed_but_see_its_changes_and_not_each_oth
     assert status is not None and status["threads"] == 1
     assert status["warmed"][0].startswith(f"warm-up data: 8 datasets of {data} in")
     assert set(status["modules"].values()) == {True}
-    first_title = "from analysis import datasets\nprint(datasets.load('sources')['title'][0])\n"
+    first_title = (
+        "from analysis.data import Package\nprint(Package.open().load('sources')['title'][0])\n"
+    )
     spoil = _notebook(  # changes the parsed data in its own copy of the server's cache
         tmp_path / "spoil.ipynb",
-        first_title
-        + "datasets._parsed(datasets.package(), 'sources', None).frame['title'] = 'spoilt'\n"
-        + first_title,
+        first_title + "Package.open()._parsed('sources').frame['title'] = 'spoilt'\n" + first_title,
     )
     read = _notebook(tmp_path / "read.ipynb", first_title)
     original = _text(_run(read)).strip()
@@ -510,7 +510,9 @@ def test_the_provisioner_works_through_its_entry_point(monkeypatch: pytest.Monke
 @pytest.mark.timeout(300)
 def test_per_report_overhead(tmp_path: Path):
     """Wall time of a report that only imports the heavy libraries: python3 vs roundup-fork."""
-    src = _notebook(tmp_path / "imports.ipynb", "import pandas, matplotlib.pyplot, analysis.charts")
+    src = _notebook(
+        tmp_path / "imports.ipynb", "import pandas, matplotlib.pyplot, analysis.present.charts"
+    )
     out = tmp_path / "imports-out.ipynb"
 
     def median_time(**kwargs) -> float:

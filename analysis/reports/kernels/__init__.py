@@ -30,7 +30,7 @@ Known differences from a fresh kernel: the preloaded modules are already in ``sy
 shares its string-hash seed (``PYTHONHASHSEED`` is fixed per interpreter); other environment
 variables a preloaded library reads only while importing come from the environment the server
 started with; the data package of the server's data folder (``ROUNDUP_DATA_DIR`` when it
-started) is already parsed, in ``analysis.datasets``' cache keyed by each file's path,
+started) is already parsed, in ``analysis.data.package``'s cache keyed by each file's path,
 modification time and size (a kernel parses a file changed since, or another data folder,
 itself); objects created by the preload are exempt from garbage collection
 (``gc.freeze()``, so forks share those pages); the server does not notice edits to the

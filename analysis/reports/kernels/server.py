@@ -68,10 +68,10 @@ PRELOAD = (
     "PIL.GifImagePlugin",
     "PIL.JpegImagePlugin",
     "PIL.PpmImagePlugin",
-    "analysis.datasets",
+    "analysis.data.package",
     "analysis.metrics",
-    "analysis.tables",
-    "analysis.charts",
+    "analysis.present.tables",
+    "analysis.present.charts",
 )
 
 

@@ -3,7 +3,7 @@
 After :data:`~analysis.reports.kernels.server.PRELOAD` the server parses and validates the data
 package of its data folder (``$ROUNDUP_DATA_DIR`` or ``data/`` when it started) and looks up the
 CJK font the charts fall back to. Both results sit in caches a fresh process would fill the
-same way on its first use: ``analysis.datasets`` keys parsed files by path, modification time
+same way on its first use: ``analysis.data.package`` keys parsed files by path, modification time
 and size (a file changed since is parsed again by the kernel) and the font lookup depends only
 on the installed fonts. Nothing here changes rcParams, warning filters or loggers, starts a
 thread or keeps a file open; warnings are recorded and only logged, so a report still sees the
@@ -45,20 +45,19 @@ MAX_DATA_BYTES = 20_000_000
 
 
 def _parse_data() -> str:
-    from analysis import datasets
+    from analysis.data import Package
 
-    resources = datasets.package()["resources"]
-    folder = datasets.package_path().parent
-    size = sum((folder / res["path"]).stat().st_size for res in resources)
+    package = Package.open()
+    resources = package.descriptor()["resources"]
+    size = sum((package.path / res["path"]).stat().st_size for res in resources)
     if size > MAX_DATA_BYTES:
-        return f"skipped ({size} bytes of CSV in {folder} is more than {MAX_DATA_BYTES})"
-    names = [res["name"] for res in resources]
-    for name in names:
-        datasets.load(name)  # parses it and the resources its foreign keys point to
-    return f"{len(names)} datasets of {folder}"
+        return f"skipped ({size} bytes of CSV in {package.path} is more than {MAX_DATA_BYTES})"
+    for res in resources:
+        package.load(res["name"])  # parses it and the resources its foreign keys point to
+    return f"{len(resources)} datasets of {package.path}"
 
 
 def _find_cjk_font() -> str:
-    from analysis import charts
+    from analysis.present.charts import fonts
 
-    return str(charts._find_cjk_font())  # matplotlib closes font files in forks (at_fork)
+    return str(fonts._find_cjk_font())  # matplotlib closes font files in forks (at_fork)

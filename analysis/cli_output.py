@@ -1,0 +1,179 @@
+"""What the ``roundup`` command prints: progress and counts on stderr, results on stdout.
+
+Rich consoles (no highlighting); every text that comes from data or a report is escaped for
+rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich import progress as rich_progress
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analysis.reports.build import BuildEvent, BuildSummary
+    from analysis.reports.plan import Report
+
+
+def out() -> Console:
+    """stdout: results."""
+    return Console(highlight=False)
+
+
+def err() -> Console:
+    """stderr: logs, progress, errors."""
+    return Console(stderr=True, highlight=False)
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """``name=<json>, ...`` (``-`` for none)."""
+    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in params.items()) or "-"
+
+
+class Progress:
+    """Build progress on stderr: a rich bar on a terminal, one plain line per report otherwise."""
+
+    def __init__(self) -> None:
+        self.console = err()
+        self.bar: rich_progress.Progress | None = None
+        self.task: Any = None
+        self.done = 0
+        self.total = 0
+
+    def __enter__(self) -> Progress:
+        if sys.stderr.isatty():
+            self.bar = rich_progress.Progress(
+                rich_progress.TextColumn("[progress.description]{task.description}"),
+                rich_progress.BarColumn(),
+                rich_progress.MofNCompleteColumn(),
+                rich_progress.TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, event: BuildEvent) -> None:
+        entry = event.entry
+        if event.kind == "planned":
+            self.total = event.total
+            if self.bar is not None:
+                self.task = self.bar.add_task("building reports", total=event.total)
+            else:
+                self.console.print(f"running {event.total} report(s)")
+            return
+        if event.kind == "skipped":
+            self.console.print(f"{escape(entry['name'])}: unchanged, skipped")
+            return
+        self.done += 1
+        status = entry["status"]
+        style = "green" if status == "ok" else "bold red"
+        error = entry.get("error") or {}
+        detail = f" ({error.get('type')}: {error.get('message')})" if error else ""
+        self.console.print(
+            f"[{self.done}/{self.total}] {escape(entry['name'])}: [{style}]{status}[/]"
+            f" in {entry['duration_s']:.1f} s{escape(detail)}"
+        )
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+
+def print_problems(problems: list, folder: Path, console: Console) -> None:
+    """Every problem of a data package, one table per file: line, column, value, rule."""
+    by_file: dict[str, list] = {}
+    for problem in problems:
+        by_file.setdefault(problem.file, []).append(problem)
+    for file, found in by_file.items():
+        table = Table("line", "column", "value", "rule", title=f"{file}: {len(found)} problem(s)")
+        for p in found:
+            table.add_row(
+                "" if p.line is None else str(p.line),
+                escape(p.column or ""),
+                escape("" if p.value is None else repr(p.value)),
+                escape(p.rule),
+            )
+        console.print(table)
+    err().print(f"[bold red]{len(problems)} problem(s)[/] in {len(by_file)} file(s) of {folder}")
+
+
+def print_summary(summary: BuildSummary, as_json: bool) -> None:
+    """The build's reports to stdout (a table, or JSON), and its counts to stderr."""
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        table = Table("report", "status", "duration", title="roundup build")
+        table.add_column("page", overflow="fold")
+        for entry in summary.entries:
+            style = {"ok": "green", "failed": "bold red"}.get(entry["status"], "dim")
+            table.add_row(
+                escape(entry["name"]),
+                f"[{style}]{entry['status']}[/]",
+                f"{entry['duration_s']:.1f} s",
+                escape(entry["href"]),
+            )
+        out().print(table)
+    counts = summary.counts()
+    err().print(
+        f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped: "
+        f"{escape(str(summary.out_dir / 'index.html'))}"
+    )
+
+
+def print_datasets(catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path) -> None:
+    """The data dictionary as tables: the catalog (one row per dataset), then one table of
+    fields per dataset (columns of :meth:`analysis.data.Package.catalog` and ``dictionary``)."""
+    import pandas as pd
+
+    console = out()
+    table = Table("dataset", "title", "rows", "description", title=f"datasets in {folder}")
+    for row in catalog.itertuples(index=False):
+        rows = "invalid" if pd.isna(row.rows) else str(row.rows)
+        table.add_row(escape(row.name), escape(row.title), rows, escape(row.description))
+    console.print(table)
+    for name, fields in dictionary.groupby("dataset", sort=False):
+        sources = fields["sources"].iloc[0] or "–"
+        fields_table = Table(
+            "field",
+            "type",
+            "unit",
+            "constraints",
+            "key",
+            title=f"{escape(str(name))} — sources: {escape(str(sources))}",
+        )
+        for f in fields.itertuples(index=False):
+            fields_table.add_row(
+                escape(f.field),
+                escape(f.type),
+                escape(f.unit),
+                escape(f.constraints),
+                escape(f.key),
+            )
+        console.print(fields_table)
+
+
+def print_plan(reports: list[Report], as_json: bool) -> None:
+    """The expanded plan to stdout: one row per report (name, notebook, parameters)."""
+    if as_json:
+        rows = [
+            {"name": r.name, "notebook": r.notebook_label, "parameters": r.parameters}
+            for r in reports
+        ]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table("report", "notebook", "parameters", title=f"{len(reports)} report(s)")
+    for r in reports:
+        table.add_row(escape(r.name), escape(r.notebook_label), escape(params_text(r.parameters)))
+    out().print(table)

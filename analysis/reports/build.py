@@ -1,0 +1,375 @@
+"""A site build: lock, signals, plan -> jobs -> publish -> site pages.
+
+:class:`Build` runs the reports of a plan that changed (all with ``force``) with the options of
+a :class:`~analysis.reports.options.BuildOptions` and publishes them into the site folder
+(layout and atomicity: :mod:`analysis.reports.publish`; pages: :mod:`analysis.reports.site`)::
+
+    out_dir/.lock                 held for the whole build (filelock)
+    out_dir/.tmp/                 runs in progress (removed at the start and end of every build)
+
+A report whose input hashes (:mod:`analysis.reports.fingerprint`) equal those of its last good
+``run.json`` is ``"skipped"`` (no kernel starts, and neither pandas nor papermill is imported).
+An interrupted build (SIGINT, SIGTERM) stops its workers and kernels, removes ``.tmp/`` and
+raises :class:`BuildInterrupted`; a killed one (SIGKILL, power loss) leaves ``.tmp/`` and hidden
+``.*.tmp`` links, which the next build removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from analysis.errors import RoundupError
+from analysis.reports.executors import Executor, LocalExecutor, make_executor
+from analysis.reports.fingerprint import input_hashes, shared_hashes, unchanged
+from analysis.reports.job import Job
+from analysis.reports.options import FORK_KERNEL, BuildOptions
+from analysis.reports.plan import Report, slugify
+from analysis.reports.publish import STAGING, index_entry, publish, sweep
+from analysis.reports.site import merged_index, write_data_dictionary, write_index
+
+__all__ = [
+    "Build",
+    "BuildEvent",
+    "BuildInterrupted",
+    "BuildSummary",
+    "InvalidData",
+    "InvalidReportNames",
+    "SiteLocked",
+    "build",
+]
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """The build was stopped by a signal (``signum``: SIGINT or SIGTERM); nothing half-done was
+    published.
+
+    A KeyboardInterrupt, not a :class:`~analysis.errors.RoundupError`: raised from a signal
+    handler anywhere in the build, it must pass every ``except Exception`` on its way out (the
+    executors', papermill's), as Ctrl-C does.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class SiteLocked(RoundupError, RuntimeError):
+    """Another build holds ``out_dir/.lock`` (raised only when not waiting for it)."""
+
+
+class InvalidReportNames(RoundupError, ValueError):
+    """Report names of a plan are not unique slugs (``[a-z0-9-]``)."""
+
+
+class InvalidData(RoundupError, ValueError):
+    """The data package breaks its schema: no report is run or published from it.
+
+    ``problems`` lists every :class:`analysis.data.Problem` found.
+    """
+
+    def __init__(self, problems: list[Any], data_dir: Path):
+        self.problems = problems
+        self.data_dir = data_dir
+        super().__init__(f"{len(problems)} problem(s) in the data package {data_dir}")
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """Progress of a build, passed to ``on_event``.
+
+    ``kind`` is ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged
+    report, ``entry`` set) or ``"finished"`` (a report ran, ``entry`` set).
+    """
+
+    kind: str
+    total: int = 0
+    entry: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildSummary:
+    """What a build did: ``entries`` are this build's index entries, in plan order."""
+
+    out_dir: Path
+    build_id: str
+    entries: list[dict[str, Any]]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Entries of the reports that failed in this build."""
+        return [e for e in self.entries if e["status"] == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        """``{"ok": n, "failed": n, "skipped": n}`` for this build."""
+        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        for entry in self.entries:
+            counts[entry["status"]] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible summary: ``{"out_dir", "build_id", "counts", "reports"}``."""
+        return {
+            "out_dir": str(self.out_dir),
+            "build_id": self.build_id,
+            "counts": self.counts(),
+            "reports": self.entries,
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id(now: datetime) -> str:
+    """``20261129T184507123Z-a1b2c3``: UTC time to the millisecond (so run ids sort by time),
+    then random hex."""
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+class Signals:
+    """SIGINT and SIGTERM raise :class:`BuildInterrupted` in the main thread, except inside
+    :meth:`deferred` blocks (publishing, writing the index), after which they are raised."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.depth:
+            self.pending = signum
+            return
+        raise BuildInterrupted(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        saved = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise BuildInterrupted(signum)
+
+
+class Build:
+    """One build of ``plan`` with ``options``; :meth:`run` it once.
+
+    ``on_event`` receives a :class:`BuildEvent` for every step (progress). Failed reports do not
+    stop the others: check :attr:`BuildSummary.failed`. The local executor starts worker
+    processes (``forkserver``): a script running a build must guard its entry point with
+    ``if __name__ == "__main__":``. Run from the main thread, the build handles SIGINT and
+    SIGTERM itself: running reports are stopped, nothing half-done is published, and
+    :class:`BuildInterrupted` is raised.
+
+    Raises :class:`InvalidReportNames` for duplicate or non-slug report names and
+    :class:`~analysis.reports.options.OptionsError` for bad options (both here, before anything
+    runs).
+    """
+
+    def __init__(
+        self,
+        plan: Sequence[Report],
+        options: BuildOptions | None = None,
+        on_event: Callable[[BuildEvent], None] | None = None,
+    ):
+        names = [report.name for report in plan]
+        bad = sorted({n for n in names if names.count(n) > 1 or n != slugify(n)})
+        if bad:
+            raise InvalidReportNames(
+                f"report names must be unique slugs ([a-z0-9-]): {', '.join(bad)}"
+            )
+        self.plan = list(plan)
+        self.options = (options or BuildOptions()).checked()
+        self.out_dir: Path = self.options.out_dir  # type: ignore[assignment]
+        self.data_dir: Path = self.options.data_dir  # type: ignore[assignment]
+        self.emit = on_event or (lambda event: None)
+        self.signals = Signals()
+        self.started = _now()  # again when the lock is taken
+        self.build_id = ""
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.inputs: dict[str, dict[str, str]] = {}
+
+    # -- the whole build
+    def run(self) -> BuildSummary:
+        """Run the build; its summary.
+
+        Raises :class:`InvalidData` (before any kernel starts or file is written) if a report
+        would run and the data package is invalid, :class:`SiteLocked` if ``options.wait`` is
+        false and another build holds the lock, :class:`BuildInterrupted` on SIGINT/SIGTERM,
+        and ``OSError`` when ``out_dir`` cannot be written or a dask scheduler reached.
+        """
+        pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
+        shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
+        self.inputs = {r.name: input_hashes(r.notebook, r.parameters, shared) for r in self.plan}
+        if self.options.force or any(
+            unchanged(self.out_dir / name, inputs) is None for name, inputs in self.inputs.items()
+        ):
+            # something will run: the data must be valid first (unchanged reports were built
+            # from data that was validated then; skipping them needs neither pandas nor a check)
+            self._validate_data()
+        with self.signals.installed():
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with self._lock():
+                return self._run_locked(pool)
+
+    def _validate_data(self) -> None:
+        from analysis.data import Package
+
+        problems = Package(self.data_dir).validate()
+        if problems:
+            raise InvalidData(problems, self.data_dir)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        lock = filelock.FileLock(self.out_dir / ".lock", timeout=-1 if self.options.wait else 0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise SiteLocked(f"another build holds {self.out_dir / '.lock'}") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _run_locked(self, pool: Executor) -> BuildSummary:
+        """Run and publish under the site's lock; the staging folder never outlives the build."""
+        staging = self.out_dir / STAGING
+        sweep(self.out_dir)  # what a killed build left; we hold the lock
+        staging.mkdir()
+        self.started = _now()
+        self.build_id = new_run_id(self.started)
+        try:
+            jobs = self._plan_jobs()
+            self.emit(BuildEvent("planned", total=len(jobs)))
+            if jobs or not (self.out_dir / "datasets.html").is_file():
+                self._write_data_dictionary()
+            self._start_fork_server(pool, jobs)
+            self._run_and_publish(pool, jobs)
+            with self.signals.deferred():
+                return self._snapshot()
+        finally:
+            with self.signals.deferred():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    # -- steps
+    def _plan_jobs(self) -> list[Job]:
+        """The jobs of the reports that changed; unchanged ones get a ``skipped`` entry."""
+        jobs = []
+        for report in self.plan:
+            inputs = self.inputs[report.name]
+            report_dir = self.out_dir / report.name
+            last = None if self.options.force else unchanged(report_dir, inputs)
+            if last is None:
+                jobs.append(self._job(report, inputs))
+                continue
+            href = f"{report.name}/index.html"
+            self.entries[report.name] = index_entry(last, "skipped", href, report_dir)
+            self.emit(BuildEvent("skipped", entry=self.entries[report.name]))
+        return jobs
+
+    def _job(self, report: Report, inputs: dict[str, str]) -> Job:
+        run_id = new_run_id(_now())
+        staged = self.out_dir / STAGING / f"{run_id}-{report.name}"
+        return Job(
+            name=report.name,
+            notebook=str(report.notebook),
+            parameters=report.parameters,
+            output_dir=str(staged.resolve()),
+            workdir=str(report.workdir),
+            run_id=run_id,
+            inputs=inputs,
+            data_dir=str(self.data_dir),
+            timeout=self.options.timeout,
+            kernel_name=self.options.kernel_name,
+            report_timeout=self.options.report_timeout,
+            max_output=self.options.max_output,
+        )
+
+    def _write_data_dictionary(self) -> None:
+        from analysis.data import DataError
+
+        try:
+            write_data_dictionary(self.out_dir, self.data_dir)
+        except DataError as exc:  # the package's description itself is broken
+            raise InvalidData(exc.problems, self.data_dir) from None
+
+    def _start_fork_server(self, pool: Executor, jobs: Sequence[Job]) -> None:
+        """One fork server for the whole build, shared by every local worker; it stops with
+        this process. A no-change rebuild runs nothing and starts none."""
+        if jobs and self.options.kernel_name == FORK_KERNEL and isinstance(pool, LocalExecutor):
+            from analysis.reports.kernels import client
+
+            client.ensure_server()
+
+    def _run_and_publish(self, pool: Executor, jobs: Sequence[Job]) -> None:
+        """Run ``jobs`` on ``pool``, publishing each run (and the index) as it finishes."""
+        results = pool.run(jobs)
+        try:
+            for job, record in results:
+                with self.signals.deferred():
+                    entry = publish(self.out_dir, Path(job.output_dir), record, self.options.keep)
+                    self.entries[job.name] = entry
+                    self._snapshot()
+                self.emit(BuildEvent("finished", entry=entry))
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # stops the executor's workers if we leave early
+
+    def _snapshot(self) -> BuildSummary:
+        """Write the index as it stands; the summary of the build so far."""
+        ordered = [self.entries[r.name] for r in self.plan if r.name in self.entries]
+        summary = BuildSummary(self.out_dir, self.build_id, ordered)
+        build_info = {
+            "id": self.build_id,
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": _now().isoformat(timespec="seconds"),
+            "counts": summary.counts(),
+        }
+        write_index(self.out_dir, merged_index(self.out_dir, ordered, build_info))
+        return summary
+
+
+def build(
+    plan: Sequence[Report],
+    out_dir: Path | str | None = None,
+    *,
+    options: BuildOptions | None = None,
+    on_event: Callable[[BuildEvent], None] | None = None,
+    **values: Any,
+) -> BuildSummary:
+    """Build ``plan`` into ``out_dir``: ``Build(plan, options, on_event).run()``.
+
+    ``values`` override fields of ``options`` (default :class:`BuildOptions`), e.g.
+    ``build(plan, "site", jobs=2, data_dir=Path("data"))``. Raises what :class:`Build` and
+    :meth:`Build.run` raise, and ``TypeError`` for an unknown option.
+    """
+    if out_dir is not None:
+        values["out_dir"] = Path(out_dir)
+    options = dataclasses.replace(options or BuildOptions(), **values)
+    return Build(plan, options, on_event).run()

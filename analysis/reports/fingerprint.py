@@ -1,0 +1,122 @@
+"""Input hashes of a report, and "is this report unchanged since its last good run?".
+
+A report's output depends on its notebook's cells, its parameters, the data package, the
+``analysis`` package's code and the lock file of the environment. Each is hashed (SHA-256 of
+length-prefixed chunks); the hashes are stored in ``run.json`` (``inputs``) and a report whose
+hashes equal those of its last good run is not run again. Standard library only: this is what a
+no-change rebuild runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from analysis import paths
+from analysis.errors import RoundupError
+from analysis.reports.record import RunRecord
+
+__all__ = [
+    "NotebookError",
+    "input_hashes",
+    "last_good",
+    "notebook_hash",
+    "read_notebook_json",
+    "shared_hashes",
+    "tree_hash",
+    "unchanged",
+]
+
+
+class NotebookError(RoundupError, ValueError):
+    """A notebook file is not a Jupyter notebook (not JSON, or no list of cells)."""
+
+
+def _sha256(*chunks: bytes) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(len(chunk).to_bytes(8, "big"))
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_hash(root: Path) -> str:
+    """Hash of every file under ``root`` (names and contents), skipping hidden files and
+    ``__pycache__``; the hash of nothing when ``root`` does not exist."""
+    chunks: list[bytes] = []
+    if root.is_dir():
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+                continue
+            if path.is_file():
+                chunks += [rel.as_posix().encode(), path.read_bytes()]
+    return _sha256(*chunks)
+
+
+def read_notebook_json(notebook: Path) -> dict[str, Any]:
+    """A notebook file as plain JSON (no nbformat: its import costs about a second).
+
+    Raises ``OSError`` if it cannot be read and :class:`NotebookError` (a ``ValueError``) if it
+    is not a notebook.
+    """
+    with open(notebook, encoding="utf-8") as fh:
+        try:
+            nb = json.load(fh)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise NotebookError(str(exc)) from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise NotebookError(f"{notebook} is not a Jupyter notebook (no list of cells)")
+    return nb
+
+
+def _source(cell: Mapping[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def notebook_hash(notebook: Path) -> str:
+    """Hash of a notebook's cells (type and source only; outputs and metadata ignored)."""
+    nb = read_notebook_json(notebook)
+    cells = [[cell.get("cell_type"), _source(cell)] for cell in nb.get("cells", [])]
+    return _sha256(json.dumps(cells, ensure_ascii=False).encode())
+
+
+def shared_hashes(data_dir: Path | None = None) -> dict[str, str]:
+    """Hashes shared by every report of a build.
+
+    ``{"data": <data folder>, "code": <analysis/ package>, "requirements_lock": <lock file>}``;
+    ``data_dir`` defaults to :func:`analysis.paths.data_dir`.
+    """
+    lock = paths.PROJECT_ROOT / "requirements.lock"
+    return {
+        "data": tree_hash(Path(data_dir) if data_dir else paths.data_dir()),
+        "code": tree_hash(paths.PROJECT_ROOT / "analysis"),
+        "requirements_lock": _sha256(lock.read_bytes()) if lock.is_file() else _sha256(),
+    }
+
+
+def input_hashes(
+    notebook: Path, parameters: Mapping[str, Any], shared: Mapping[str, str]
+) -> dict[str, str]:
+    """Hashes of everything a report's output depends on: ``shared`` (see
+    :func:`shared_hashes`) plus ``notebook`` (cell sources) and ``parameters`` (canonical JSON).
+    """
+    params = json.dumps(parameters, sort_keys=True, ensure_ascii=False).encode()
+    return {"notebook": notebook_hash(notebook), "parameters": _sha256(params), **shared}
+
+
+def last_good(report_dir: Path) -> RunRecord | None:
+    """The record of the run ``<report>/index.html`` shows (its last good run), or None."""
+    if not (report_dir / "index.html").is_file():
+        return None
+    return RunRecord.read(report_dir)
+
+
+def unchanged(report_dir: Path, inputs: Mapping[str, str]) -> RunRecord | None:
+    """The last good record in ``report_dir`` if it was built from ``inputs``, else None."""
+    last = last_good(report_dir)
+    return last if last is not None and last.inputs == inputs else None
