@@ -54,16 +54,26 @@ __all__ = [
 ]
 
 
-def known_by(df: pd.DataFrame, as_of: str | None) -> pd.DataFrame:
-    """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended by then.
+def known_by(
+    df: pd.DataFrame, as_of: str | None, sources: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended
+    by then and, given the ``sources`` dataset, whose source may have been out by then
+    (``sources.date_published``, where given: a 2021 recap of 2018 figures is not known in 2019).
 
     A figure dated "2021-07" counts as known from 31 Jul 2021; an ``as_of`` of "2021-07" means
-    the end of July 2021. ``as_of=None`` keeps every row.
+    the end of July 2021; a source dated "2021-07" may have been published from 1 Jul 2021.
+    ``as_of=None`` keeps every row.
     Raises ``ValueError`` if ``as_of`` is not an ISO date.
     """
     if not as_of:
         return df
-    return df[df["as_of_end"] <= period_end(as_of, "as_of")].reset_index(drop=True)
+    end = period_end(as_of, "as_of")
+    known = df["as_of_end"] <= end
+    if sources is not None and "source_id" in df.columns and "date_published_start" in sources:
+        published = df["source_id"].map(sources.set_index("source_id")["date_published_start"])
+        known &= published.isna() | (published <= end)
+    return df[known].reset_index(drop=True)
 
 
 def period_end(text: str, name: str) -> pd.Timestamp:
@@ -148,10 +158,11 @@ _FACT_DTYPES = {
 }
 
 
-def _dataset_facts(pkg: Package, ds: str, as_of: str | None, producers: dict) -> list[dict]:
-    """Rows of :func:`facts` for one dataset."""
+def _dataset_facts(pkg: Package, ds: str, as_of: str | None, src: pd.DataFrame) -> list[dict]:
+    """Rows of :func:`facts` for one dataset (``src``: the sources dataset)."""
     measure, subject, value, qualifier, unit = MEASURES[ds]
-    df = known_by(pkg.load(ds), as_of)
+    producers = dict(zip(src["source_id"], src["producer"], strict=True))
+    df = known_by(pkg.load(ds), as_of, src)
     df = df[df[value].notna()]
     out = []
     for rec in df.to_dict("records"):
@@ -189,6 +200,8 @@ def pkg_key(rec: dict) -> str:
 def facts(pkg: Package, as_of: str | None = None) -> pd.DataFrame:
     """Every dated figure that has a subject and a measure, known by ``as_of``, with its producer.
 
+    Known by ``as_of`` as :func:`known_by` says, the sources' publication dates included.
+
     Columns (dtypes in :data:`_FACT_DTYPES`): ``dataset``, ``record_id``, ``subject`` (app or
     company), ``company``, ``measure`` (downloads / consumer_spending, a user metric code,
     "valuation", "amount_raised"), ``period`` ("cumulative" where the data names none; else
@@ -199,8 +212,7 @@ def facts(pkg: Package, as_of: str | None = None) -> pd.DataFrame:
     Raises ``ValueError`` for a bad ``as_of``.
     """
     src = pkg.load("sources")
-    producers = dict(zip(src["source_id"], src["producer"], strict=True))
-    rows = [r for ds in MEASURES for r in _dataset_facts(pkg, ds, as_of, producers)]
+    rows = [r for ds in MEASURES for r in _dataset_facts(pkg, ds, as_of, src)]
     return pd.DataFrame(rows, columns=list(_FACT_DTYPES)).astype(_FACT_DTYPES)
 
 

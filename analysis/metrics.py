@@ -38,6 +38,7 @@ __all__ = [
     "sources_differ",
     "companies",
     "company_profile",
+    "cumulative",
     "event_timeline",
     "key_figures",
     "known_by",
@@ -51,9 +52,17 @@ __all__ = [
 ]
 
 
+def cumulative(downloads: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``downloads`` that are lifetime totals (``period`` "cumulative"), not the figure
+    of a quarter or a year. A package without a ``period`` field holds only cumulative figures."""
+    if "period" not in downloads.columns:
+        return downloads
+    return downloads[downloads["period"] == "cumulative"]
+
+
 def _known(pkg: Package, name: str, as_of: str | None) -> pd.DataFrame:
     """Dataset ``name`` of ``pkg``, rows known by ``as_of``."""
-    return known_by(pkg.load(name), as_of)
+    return known_by(pkg.load(name), as_of, pkg.load("sources") if as_of else None)
 
 
 # --------------------------------------------------------------------------- companies
@@ -265,7 +274,7 @@ def milestone_club(
     """
     if milestone < 0:
         raise ValueError("milestone must be a number of downloads >= 0")
-    dl = _known(pkg, "downloads", as_of)
+    dl = cumulative(_known(pkg, "downloads", as_of))
     latest = chosen_ids(pkg, "downloads", as_of)  # one figure per app: the rule's choice
     dl = dl[dl["record_id"].isin(latest)].rename(columns={"value": "downloads"})
     if dl.empty:
@@ -352,6 +361,8 @@ def _measure_and_unit(ds: str, rec: dict, unit: str | None, label: str | None) -
     """What a figure of dataset ``ds`` measures, in words, and its unit."""
     if ds == "downloads":
         measure = "Downloads" if rec["measure"] == "downloads" else "Consumer spending"
+        if rec.get("period", "cumulative") != "cumulative":  # never read as a lifetime total
+            measure += f" ({in_words(rec['period']).lower()})"
         return measure, "USD" if rec["unit"] == "USD" else "downloads"
     if ds == "user_bases":
         return in_words(rec["metric"]), unit
