@@ -31,8 +31,19 @@ def add_rows(folder: Path, dataset: str, rows: list[dict]) -> None:
     extra = pd.DataFrame(rows, dtype=str)
     if "period" in df.columns and "period" not in extra.columns and dataset == "downloads":
         extra["period"] = "cumulative"  # release 2 names the period; these rows are cumulative
+    if "evidence" in df.columns and "evidence" not in extra.columns and "value" in extra:
+        extra["evidence"] = [evidence(r["value"], r["qualifier"]) for r in rows]
     out = pd.concat([df, extra], ignore_index=True).reindex(columns=df.columns).fillna("")
     out.to_csv(path, index=False)
+
+
+WORDS = {"exact": "reached {} downloads", "at_least": "surpassed {} downloads"}
+
+
+def evidence(value: str, qualifier: str) -> str:
+    """The source's phrase for a test figure, as release 2 requires: "surpassed 1.6 billion downloads"."""
+    text = WORDS.get(qualifier, "about {} downloads")
+    return text.format(f"{float(value) / 1e9:g} billion")
 
 
 def add_sources(folder: Path) -> None:
