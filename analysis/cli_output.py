@@ -109,6 +109,33 @@ def print_problems(problems: list, folder: Path, console: Console) -> None:
     err().print(f"[bold red]{len(problems)} problem(s)[/] in {len(by_file)} file(s) of {folder}")
 
 
+def print_figures(found: list, as_json: bool) -> None:
+    """``roundup extract``: each figure phrase (:class:`analysis.data.evidence.Found`) on one
+    tab-separated line (line, column, phrase, reading or why not, context), or a JSON list."""
+    if as_json:
+        rows = [
+            {
+                "line": f.line,
+                "column": f.column,
+                "phrase": f.phrase,
+                "value": f.reading.value if f.reading else None,
+                "unit": f.reading.unit if f.reading else None,
+                "qualifier": f.reading.qualifier if f.reading else None,
+                "reads_as": str(f.reading) if f.reading else None,
+                "problem": f.problem,
+                "context": f.context,
+            }
+            for f in found
+        ]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    typer.echo("line\tcolumn\tphrase\treads as\tcontext")
+    for f in found:
+        said = str(f.reading) if f.reading else f"not read: {f.problem}"
+        typer.echo(f"{f.line}\t{f.column}\t{f.phrase}\t{said}\t{f.context}")
+    err().print(f"{len(found)} figure phrase(s)")
+
+
 def print_summary(summary: BuildSummary, as_json: bool) -> None:
     """The build's reports to stdout (a table, or JSON), and its counts to stderr."""
     if as_json:

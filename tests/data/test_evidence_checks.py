@@ -1,0 +1,167 @@
+"""Evidence checks in Package.validate / `roundup validate`: the words state the stored figure."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analysis import paths
+from analysis.cli import app
+from analysis.data import Package
+from analysis.data.checks import Copies, figure_text, reader_unit
+from analysis.data.pairing import evidence_fields
+
+FR = "funding_rounds.csv"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _only(data: Path):
+    (problem,) = Package(data).validate()
+    return problem
+
+
+def test_the_tiny_package_is_valid(evidence_data):
+    assert Package(evidence_data).validate() == []
+    result = CliRunner().invoke(app, ["validate", str(evidence_data)])
+    assert result.exit_code == 0, result.output
+
+
+def test_real_package_validates():
+    result = CliRunner().invoke(app, ["validate", str(paths.PROJECT_ROOT / "data")])
+    assert result.exit_code == 0, result.output
+
+
+def test_value_edited_without_its_words(evidence_data):
+    edit(evidence_data / FR, "460000000,exact", "500000000,exact")
+    p = _only(evidence_data)
+    assert str(p) == (
+        "funding_rounds.csv, line 2, column 'evidence': the words read as $460,000,000 (exact), "
+        "the row says $500,000,000 (exact) (value: 'recently secured $460 million in funding')"
+    )
+
+
+def test_qualifier_the_words_contradict(evidence_data):
+    edit(evidence_data / FR, "460000000,exact", "460000000,at_least")
+    p = _only(evidence_data)
+    assert (p.file, p.line, p.column) == (FR, 2, "evidence")
+    assert "read as $460,000,000 (exact), the row says $460,000,000 (at_least)" in p.rule
+
+
+def test_an_unqualified_phrase_may_be_stored_approximate(evidence_data):
+    edit(evidence_data / FR, "460000000,exact", "460000000,approximate")
+    assert Package(evidence_data).validate() == []
+
+
+def test_words_not_in_the_local_copy(evidence_data):
+    edit(evidence_data / FR, "recently secured $460 million", "secured $460 million")
+    assert Package(evidence_data).validate() == []  # still in the copy
+    edit(evidence_data / FR, "secured $460 million", "raised $460 million")
+    p = _only(evidence_data)
+    assert (p.file, p.line, p.column) == (FR, 2, "evidence")
+    assert p.rule == "the words are not in the source's local copy shared/sources/a.txt"
+
+
+def test_a_missing_local_copy_is_skipped_and_said_once(evidence_data):
+    (evidence_data.parent.parent / "shared" / "sources" / "a.txt").unlink()
+    edit(evidence_data / FR, "recently secured $460 million", "raised $460 million")
+    package = Package(evidence_data)
+    assert package.validate() == []
+    assert package.missing_copies == ["shared/sources/a.txt"]
+    result = CliRunner().invoke(app, ["validate", str(evidence_data)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("shared/sources/a.txt") == 1
+
+
+def test_words_that_state_no_figure(evidence_data):
+    edit(evidence_data / FR, "recently secured $460 million in funding", "recently secured funding")
+    p = _only(evidence_data)
+    assert (p.file, p.line, p.column, p.value) == (FR, 2, "evidence", "recently secured funding")
+    assert p.rule == "the words state no single figure: states no figure in USD"
+
+
+def test_evidence_missing_for_a_figure(evidence_data):
+    edit(evidence_data / FR, "recently secured $460 million in funding", "")
+    p = _only(evidence_data)
+    assert (p.file, p.line, p.column) == (FR, 2, "evidence")
+    assert p.rule.startswith("evidence required: amount_usd is given")
+
+
+def test_words_in_another_unit(evidence_data):
+    edit(evidence_data / FR, "recently secured $460 million in funding", "holding 17.2%")
+    p = _only(evidence_data)
+    assert "read as 17.2% (exact), the row says $460,000,000 (exact)" in p.rule
+
+
+def test_second_figure_pairs_with_its_own_evidence(evidence_data):
+    edit(evidence_data / FR, "funding,,,,src", "funding,400000000,approximate,,src")
+    p = _only(evidence_data)
+    assert (p.line, p.column) == (2, "valuation_evidence")
+    edit(evidence_data / FR, "approximate,,src", "approximate,about $400 million,src")
+    assert Package(evidence_data).validate() == []
+
+
+def test_evidence_pairing_by_name():
+    schema = {"fields": [{"name": "threshold_users", "type": "integer"}, {"name": "evidence"}]}
+    assert evidence_fields(schema) == {"threshold_users": "evidence"}
+    schema = {"fields": [{"name": "price_usd", "type": "number"}, {"name": "price_qualifier"},
+                         {"name": "price_evidence"}, {"name": "amount_raised_usd", "type": "number"},
+                         {"name": "qualifier"}, {"name": "evidence"}]}  # fmt: skip
+    assert evidence_fields(schema) == {
+        "price_usd": "price_evidence",
+        "amount_raised_usd": "evidence",
+    }
+    assert evidence_fields({"fields": [{"name": "users", "type": "integer"}]}) == {}
+
+
+def test_units_and_figure_text():
+    assert [reader_unit(u) for u in ("USD", "USD per share or ADS", "percent", "users")] == [
+        "USD", "USD", "percent", "count"]  # fmt: skip
+    assert figure_text(17.2, "percent", "exact") == "17.2% (exact)"
+    assert figure_text(3e6, "count", None) == "3,000,000"
+
+
+def test_local_copy_resolves_absolute_and_above(tmp_path):
+    text = tmp_path / "a" / "t.txt"
+    text.parent.mkdir()
+    text.write_text("x", encoding="utf-8")
+    copies = Copies(tmp_path / "a" / "b" / "data", tmp_path / "elsewhere")
+    assert copies.resolve(str(text)) == text
+    assert copies.resolve("a/t.txt") == text
+    assert copies.resolve("nowhere/t.txt") is None
+
+
+def test_validation_stays_fast_on_many_rows(evidence_data, tmp_path):
+    rows = "".join(
+        f"r{i},{(i % 500) + 1}000000,approximate,about ${(i % 500) + 1} million,,,,src\n"
+        for i in range(20_000)
+    )
+    header = (evidence_data / FR).read_text(encoding="utf-8").splitlines()[0]
+    (evidence_data / FR).write_text(header + "\n" + rows, encoding="utf-8")
+    edit(evidence_data.parent.parent / "shared" / "sources" / "a.txt", "\n", "\n" + "".join(
+        f"about ${n} million\n" for n in range(1, 501)))  # fmt: skip
+    start = time.perf_counter()
+    assert Package(evidence_data).validate() == []
+    assert time.perf_counter() - start < 5
+
+
+def test_copied_real_package_validates(tmp_path):
+    shutil.copytree(paths.PROJECT_ROOT / "data", tmp_path / "data")
+    assert Package(tmp_path / "data").validate() == []
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_extract_lists_every_figure_of_a_text(evidence_data, as_json):
+    path = evidence_data.parent.parent / "shared" / "sources" / "a.txt"
+    result = CliRunner().invoke(app, ["extract", str(path), *(["--json"] if as_json else [])])
+    assert result.exit_code == 0, result.output
+    for said in ("$460 million", "17.2%", "about $400 million"):
+        assert said in result.output
