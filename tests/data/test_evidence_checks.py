@@ -165,3 +165,38 @@ def test_extract_lists_every_figure_of_a_text(evidence_data, as_json):
     assert result.exit_code == 0, result.output
     for said in ("$460 million", "17.2%", "about $400 million"):
         assert said in result.output
+
+
+SEED = "shared/sources/techcrunch-china-roundup-data-security-2021-07.txt"
+
+
+def _seed_path() -> Path:
+    for folder in Path(__file__).resolve().parents[2:]:
+        if (folder / SEED).is_file():
+            return folder / SEED
+    pytest.skip("the seed article's local copy is not on this machine")
+
+
+def test_extract_finds_every_figure_the_package_holds_from_the_seed():
+    import json
+
+    from analysis.data.pairing import figure_fields
+
+    seed = _seed_path()
+    result = CliRunner().invoke(app, ["extract", str(seed), "--json"])
+    assert result.exit_code == 0, result.output
+    read = {(f["value"], f["unit"]) for f in json.loads(result.stdout)}
+    package = Package(paths.PROJECT_ROOT / "data")
+    sources = package.load("sources")
+    cited = set(sources.loc[sources["local_copy"] == SEED, "source_id"])
+    held = []
+    for res in package.descriptor()["resources"]:
+        frame = package.load(res["name"])
+        units = {f["name"]: f.get("unit", "") for f in res["schema"]["fields"]}
+        for figure in figure_fields(res["schema"]):
+            rows = frame[frame["source_id"].isin(cited) & frame[figure].notna()]
+            for _, row in rows.iterrows():
+                unit = units[figure] if "see unit" not in units[figure] else row["unit"]
+                held.append((float(row[figure]), reader_unit(unit)))
+    assert len(held) >= 8
+    assert [h for h in held if h not in read] == []
