@@ -358,7 +358,8 @@ def list_datasets(
         dictionary = package.dictionary()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    cli_output.print_datasets(catalog, dictionary, folder)
+    sources = package._load_or_none("sources") if "sources" in package.names() else None
+    cli_output.print_datasets(catalog, dictionary, folder, sources)
 
 
 if __name__ == "__main__":

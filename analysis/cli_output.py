@@ -159,9 +159,12 @@ def print_summary(summary: BuildSummary, as_json: bool) -> None:
     )
 
 
-def print_datasets(catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path) -> None:
-    """The data dictionary as tables: the catalog (one row per dataset), then one table of
-    fields per dataset (columns of :meth:`analysis.data.Package.catalog` and ``dictionary``)."""
+def print_datasets(
+    catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path, source_rows: pd.DataFrame | None
+) -> None:
+    """The data dictionary as tables: the catalog (one row per dataset), one table of fields
+    per dataset (columns of :meth:`analysis.data.Package.catalog` and ``dictionary``; evidence
+    fields say which figure they state), then the sources (source_id, publisher, url) if given."""
     import pandas as pd
 
     console = out()
@@ -189,6 +192,15 @@ def print_datasets(catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path
                 escape(f.key),
             )
         console.print(fields_table)
+    if source_rows is not None:
+        table = Table("source", "publisher", "url", title="sources")
+        for r in source_rows.to_dict("records"):
+            url, publisher = (r.get(c) for c in ("url", "publisher"))
+            url = "" if pd.isna(url) else str(url)
+            shown = f"[link={escape(url)}]{escape(url)}[/link]" if url else ""
+            publisher = "" if pd.isna(publisher) else str(publisher)
+            table.add_row(escape(str(r.get("source_id"))), escape(publisher), shown)
+        console.print(table)
 
 
 def print_plan(reports: list[Report], as_json: bool) -> None:

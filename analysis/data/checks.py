@@ -4,7 +4,8 @@ For each row of a resource whose schema pairs figures with evidence fields
 (:func:`analysis.data.pairing.evidence_fields`), each figure that has a value must have its
 evidence, a phrase that reads (:func:`analysis.data.evidence.read_figure`) as the stored value,
 qualifier and unit (:func:`analysis.data.evidence.check`), and that occurs in the source's local
-copy when one is on this machine (:func:`analysis.data.evidence.occurs_in`). Each broken rule is
+copy when one is on this machine (as :func:`analysis.data.evidence.occurs_in` finds it:
+both :func:`~analysis.data.evidence.normalise`-d, the copy once). Each broken rule is
 one :class:`~analysis.data.problems.Problem` naming file, CSV line and the evidence column.
 
 Fast on large files: a phrase is read once per unit (readings are cached by phrase), a local
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.data.evidence import EvidenceError, Reading, check, occurs_in, read_figure
+from analysis.data.evidence import EvidenceError, Reading, check, normalise, read_figure
 from analysis.data.pairing import evidence_fields, figure_fields
 from analysis.data.problems import Problem
 
@@ -86,6 +87,7 @@ class Copies:
     missing: set[str] = field(default_factory=set)
     _texts: dict[str, str | None] = field(default_factory=dict)
     _found: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _normalised: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, local_copy: str) -> Path | None:
         """The file ``local_copy`` names, or None when it is not on this machine."""
@@ -119,8 +121,15 @@ class Copies:
             return None
         key = (phrase, local_copy)
         if key not in self._found:
-            self._found[key] = occurs_in(phrase, text) is not None
+            # occurs_in(phrase, text) is not None, with the copy normalised once, not per phrase
+            wanted = normalise(phrase)
+            self._found[key] = bool(wanted) and wanted in self._flat(local_copy, text)
         return self._found[key]
+
+    def _flat(self, local_copy: str, text: str) -> str:
+        if local_copy not in self._normalised:
+            self._normalised[local_copy] = normalise(text)
+        return self._normalised[local_copy]
 
 
 def _row_unit(field_unit: str | None, frame: pd.DataFrame) -> Callable[[int], str | None]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.data.pairing import evidence_fields
 from analysis.data.problems import DataError, Problem
 from analysis.data.schema import (
     Parsed,
@@ -238,7 +239,8 @@ class Package:
         """The data dictionary: one row per field of every dataset of the package.
 
         Columns (all string but ``rows``): ``dataset``, ``field``, ``type`` (Table Schema type),
-        ``unit`` (e.g. USD, users, percent; empty where none), ``constraints`` (in words),
+        ``unit`` (e.g. USD, users, percent; empty where none), ``constraints`` (in words; an
+        evidence field says which figure it states),
         ``key`` ("primary", "-> resource.field" for a foreign key, or empty), ``description``,
         ``rows`` (Int64: rows in the dataset, <NA> if the file is invalid), ``sources`` (source
         ids its rows cite, separated by ", "). Raises as :meth:`descriptor` does.
@@ -250,14 +252,25 @@ class Package:
             cited = ""
             if df is not None and "source_id" in df:
                 cited = ", ".join(sorted(set(df["source_id"].dropna())))
+            evidence = {e: f for f, e in evidence_fields(res["schema"]).items()}
             for field in res["schema"]["fields"]:
+                said = evidence.get(field["name"])
                 rows.append(
                     {
                         "dataset": res["name"],
                         "field": field["name"],
                         "type": field.get("type", "string"),
                         "unit": field.get("unit", ""),
-                        "constraints": constraint_text(field),
+                        "constraints": "; ".join(
+                            t
+                            for t in (
+                                constraint_text(field),
+                                f"evidence of {said}: the source's words stating it"
+                                if said
+                                else "",
+                            )
+                            if t
+                        ),
                         "key": _key_text(res, field["name"]),
                         "description": field.get("description", ""),
                         "rows": n,

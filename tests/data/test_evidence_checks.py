@@ -200,3 +200,26 @@ def test_extract_finds_every_figure_the_package_holds_from_the_seed():
                 held.append((float(row[figure]), reader_unit(unit)))
     assert len(held) >= 8
     assert [h for h in held if h not in read] == []
+
+
+def test_data_dictionary_shows_evidence_fields_and_linked_urls(evidence_data, tmp_path):
+    from analysis.reports import site
+
+    site.write_data_dictionary(tmp_path, evidence_data)
+    page = (tmp_path / "datasets.html").read_text(encoding="utf-8")
+    assert "evidence of amount_usd" in page and "evidence of valuation_usd" in page
+    assert '<a href="https://example.org/a?b=1&amp;c=&lt;x&gt;">src</a>' in page
+    result = CliRunner().invoke(
+        app, ["datasets", "--data", str(evidence_data)], env={"COLUMNS": "400"}
+    )
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "evidence of" in flat and "https://example.org" in flat
+
+
+def test_a_url_that_is_not_a_web_address_is_not_linked(evidence_data, tmp_path):
+    from analysis.reports import site
+
+    edit(evidence_data / "sources.csv", "https://example.org/a?b=1&c=<x>", "javascript:alert(1)")
+    site.write_data_dictionary(tmp_path, evidence_data)
+    assert "javascript:" not in (tmp_path / "datasets.html").read_text(encoding="utf-8")
