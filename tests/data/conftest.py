@@ -1,4 +1,5 @@
-"""A tiny data package with evidence columns and a local copy, for the evidence checks."""
+"""Fixtures of the data tests: a tiny package with evidence columns and a local copy; the seed
+article's local copy."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ def evidence_data(tmp_path: Path) -> Path:
         json.dumps({"name": "tiny", "resources": resources}, indent=1), encoding="utf-8"
     )
     return data
+
+
+SEED = "shared/sources/techcrunch-china-roundup-data-security-2021-07.txt"  # beside the checkout
+
+
+@pytest.fixture
+def seed_article() -> Path:
+    """The seed article's local copy (sources.csv names it relative to a folder above the
+    checkout); the test is skipped where it is not on this machine."""
+    for folder in Path(__file__).resolve().parents[2:]:
+        if (folder / SEED).is_file():
+            return folder / SEED
+    pytest.skip("the seed article's local copy is not on this machine")

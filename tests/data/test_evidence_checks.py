@@ -170,19 +170,12 @@ def test_extract_lists_every_figure_of_a_text(evidence_data, as_json):
 SEED = "shared/sources/techcrunch-china-roundup-data-security-2021-07.txt"
 
 
-def _seed_path() -> Path:
-    for folder in Path(__file__).resolve().parents[2:]:
-        if (folder / SEED).is_file():
-            return folder / SEED
-    pytest.skip("the seed article's local copy is not on this machine")
-
-
-def test_extract_finds_every_figure_the_package_holds_from_the_seed():
+def test_extract_finds_every_figure_the_package_holds_from_the_seed(seed_article):
     import json
 
     from analysis.data.pairing import figure_fields
 
-    seed = _seed_path()
+    seed = seed_article
     result = CliRunner().invoke(app, ["extract", str(seed), "--json"])
     assert result.exit_code == 0, result.output
     read = {(f["value"], f["unit"]) for f in json.loads(result.stdout)}
