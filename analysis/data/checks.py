@@ -14,6 +14,7 @@ copy is read once, a (phrase, copy) pair is looked up once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,7 +28,7 @@ from analysis.data.problems import Problem
 
 __all__ = ["Copies", "evidence_problems", "figure_text", "reader_unit"]
 
-_MARKS = {"exact": "", "approximate": "~", "at_least": ">=", "at_most": "<="}
+_ELISION = re.compile(r"\s*(?:…|\.\.\.)\s*")
 
 
 def reader_unit(unit: str | None) -> str | None:
@@ -115,15 +116,23 @@ class Copies:
         return self._texts[local_copy]
 
     def occurs(self, phrase: str, local_copy: str) -> bool | None:
-        """Whether ``phrase`` occurs in the copy (normalised); None when the copy is absent."""
+        """Whether ``phrase`` occurs in the copy (normalised; "…" or "..." in the phrase stands
+        for words left out); None when the copy is absent."""
         text = self.text(local_copy)
         if text is None:
             return None
         key = (phrase, local_copy)
         if key not in self._found:
-            # occurs_in(phrase, text) is not None, with the copy normalised once, not per phrase
-            wanted = normalise(phrase)
-            self._found[key] = bool(wanted) and wanted in self._flat(local_copy, text)
+            # occurs_in(phrase, text) is not None, with the copy normalised once, not per phrase;
+            # an elision ("…" or "...") stands for any words: the parts occur in order
+            flat, at = self._flat(local_copy, text), 0
+            parts = [normalise(p) for p in _ELISION.split(phrase)]
+            for part in (p for p in parts if p):
+                found = flat.find(part, at)
+                at = -1 if found < 0 else found + len(part)
+                if at < 0:
+                    break
+            self._found[key] = any(parts) and at >= 0
         return self._found[key]
 
     def _flat(self, local_copy: str, text: str) -> str:

@@ -42,6 +42,11 @@ QUALIFIER_WORDS: dict[str, str] = {
     "surpassed": "at_least",
     "surpassing": "at_least",
     "surpasses": "at_least",
+    "surpass": "at_least",
+    "exceed": "at_least",
+    "crossed": "at_least",
+    "crosses": "at_least",
+    "crossing": "at_least",
     "at least": "at_least",
     "above": "at_least",
     "upwards of": "at_least",
@@ -138,7 +143,8 @@ _BEFORE = re.compile(
 # Only verbs of passing a mark may take "the" ("surpassed the 3 billion mark"); prepositions may
 # not ("under the $4 billion deal", "about the $4 billion IPO" state the figure exactly).
 _BEFORE_THE = {
-    *("exceeding", "exceeds", "exceeded", "surpassed", "surpassing", "surpasses"),
+    *("exceeding", "exceeds", "exceeded", "exceed", "surpassed", "surpassing", "surpasses"),
+    *("surpass", "crossed", "crosses", "crossing"),
     *("topped", "tops", "topping"),
 }
 _AFTER = re.compile(

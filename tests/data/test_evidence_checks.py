@@ -16,6 +16,7 @@ from analysis.data.checks import Copies, figure_text, reader_unit
 from analysis.data.pairing import evidence_fields
 
 FR = "funding_rounds.csv"
+_BANMA = "recently secured $460 million in funding"
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -216,3 +217,18 @@ def test_a_url_that_is_not_a_web_address_is_not_linked(evidence_data, tmp_path):
     edit(evidence_data / "sources.csv", "https://example.org/a?b=1&c=<x>", "javascript:alert(1)")
     site.write_data_dictionary(tmp_path, evidence_data)
     assert "javascript:" not in (tmp_path / "datasets.html").read_text(encoding="utf-8")
+
+
+def test_an_elision_stands_for_words_left_out(evidence_data):
+    edit(evidence_data / FR, _BANMA, "Banma recently … $460 million in funding")
+    assert Package(evidence_data).validate() == []
+    edit(evidence_data / FR, "Banma recently … $460", "$460 million … Banma recently")
+    (p,) = Package(evidence_data).validate()
+    assert "not in the source's local copy" in p.rule
+
+
+def test_words_of_passing_read_at_least():
+    from analysis.data.evidence import read_figure
+
+    for phrase in ("has crossed the one billion mark", "surpass 3 billion downloads"):
+        assert read_figure(phrase).qualifier == "at_least"
