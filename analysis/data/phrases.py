@@ -297,11 +297,13 @@ def scan(text: str) -> list[Candidate]:
 
 
 def _join_ranges(text: str, found: list[tuple[Candidate, bool]]) -> list[tuple[Candidate, bool]]:
-    """Two figures linked by '-' or 'to' ("$1-2 billion", "3 to 5 million") are one range."""
+    """Two figures linked by '-' or 'to' ("$1-2 billion", "3 to 5 million") are one range,
+    unless one is a percentage and the other not ("grew by 29.3% to 400.4 million")."""
     out: list[tuple[Candidate, bool]] = []
     for c, minor in found:
         prev = out[-1][0] if out else None
-        if prev and _RANGE_LINK.match(text[prev.phrase_end : c.phrase_start]):
+        percent = prev is not None and (prev.unit == "percent") != (c.unit == "percent")
+        if prev and not percent and _RANGE_LINK.match(text[prev.phrase_end : c.phrase_start]):
             lead = text[max(0, prev.phrase_start - 6) : prev.phrase_start].lower()
             if not lead.rstrip().endswith("from") and not (minor and out[-1][1]):
                 shown = text[prev.start : c.end]

@@ -232,3 +232,9 @@ def test_words_of_passing_read_at_least():
 
     for phrase in ("has crossed the one billion mark", "surpass 3 billion downloads"):
         assert read_figure(phrase).qualifier == "at_least"
+
+
+def test_a_percentage_then_a_count_is_no_range():
+    from analysis.data.evidence import read_figure
+
+    assert read_figure("grew by 29.3% to 400.4 million", "count").value == 400.4e6
