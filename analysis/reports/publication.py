@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.reports import changes
+from analysis.reports.publish import DATA_ZIP
 
 __all__ = [
     "DATA_ZIP",
@@ -41,8 +42,6 @@ __all__ = [
     "sources",
 ]
 
-#: The data package of a run, in its run folder (and the site's current one at the top).
-DATA_ZIP = "data.zip"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 

@@ -50,6 +50,8 @@ __all__ = [
 
 #: The staging folder of a build, under ``out_dir``.
 STAGING = ".tmp"
+#: A run's data package (see :mod:`analysis.reports.publication`), linked when the run has one.
+DATA_ZIP = "data.zip"
 #: The link to a report's last good run, under ``<report>/``.
 LATEST = "latest"
 
@@ -180,8 +182,9 @@ def publish(
     if record.ok:
         _adopt_legacy(report_dir, staging)
         _symlink_atomic(report_dir / LATEST, f"runs/{run_id}", staging)
-        for file in ("index.html", RECORD_FILE, f"{name}.ipynb", "data.zip"):
-            _symlink_atomic(report_dir / file, f"{LATEST}/{file}", staging)
+        for file in ("index.html", RECORD_FILE, f"{name}.ipynb", DATA_ZIP):
+            if file != DATA_ZIP or (report_dir / "runs" / run_id / file).is_file():
+                _symlink_atomic(report_dir / file, f"{LATEST}/{file}", staging)
         href = f"{name}/index.html"
     else:
         href = f"{name}/runs/{run_id}/index.html"
