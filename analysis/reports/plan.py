@@ -213,12 +213,14 @@ def _texts(entry: Mapping[str, Any], label: str, notebook: Path) -> dict[str, st
         raise PlanError(
             f"report {label!r}: section {section!r} must be one of {', '.join(SECTIONS)}"
         )
-    heading, paragraph = notebook_heading(notebook)
+    heading, paragraph = (
+        t.replace("{", "{{").replace("}", "}}") for t in notebook_heading(notebook)
+    )
     title = entry.get("title")
     if title is None:
         grid = " ".join(f"{{{key}}}" for key in entry.get("grid", {}))
         title = f"{heading}: {grid}" if heading and grid else heading or grid
-    description = entry.get("description", paragraph.replace("{", "{{").replace("}", "}}"))
+    description = entry.get("description", paragraph)
     return {"title": title, "description": description, "section": section}
 
 
