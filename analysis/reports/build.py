@@ -31,12 +31,13 @@ from typing import Any
 import filelock
 
 from analysis.errors import RoundupError
+from analysis.reports import publication
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
-from analysis.reports.fingerprint import input_hashes, shared_hashes, unchanged
+from analysis.reports.fingerprint import input_hashes, last_good, shared_hashes, unchanged
 from analysis.reports.job import Job, kernel_environment
 from analysis.reports.options import FORK_KERNEL, BuildOptions
 from analysis.reports.plan import Report, slugify
-from analysis.reports.publish import STAGING, index_entry, publish, sweep
+from analysis.reports.publish import LATEST, STAGING, index_entry, publish, sweep
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 
 __all__ = [
@@ -213,6 +214,8 @@ class Build:
         self.build_id = ""
         self.entries: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
+        self._package: tuple[publication.DataArchive, str, list[dict[str, str]]] | None = None
+        self.package_changes: dict[str, Any] | None = None
         self._server_start: threading.Thread | None = None
 
     # -- the whole build
@@ -270,6 +273,8 @@ class Build:
             self.emit(BuildEvent("planned", total=len(jobs)))
             if jobs or not (self.out_dir / "datasets.html").is_file():
                 self._write_data_dictionary()
+            if jobs:
+                self._publish_site_data()
             self._start_fork_server(pool, jobs)
             self._run_and_publish(pool, jobs)
             with self.signals.deferred():
@@ -294,8 +299,46 @@ class Build:
             self.emit(BuildEvent("skipped", entry=self.entries[report.name]))
         return jobs
 
+    def _data_package(self) -> tuple[publication.DataArchive, str, list[dict[str, str]]]:
+        """This build's data package: its zip, the date it runs to, its sources (read once)."""
+        if self._package is None:
+            self._package = (
+                publication.data_zip(self.data_dir),
+                publication.data_as_of(self.data_dir),
+                publication.sources(self.data_dir),
+            )
+        return self._package
+
+    def _publish_site_data(self) -> None:
+        """Compare the site's current ``data.zip`` (the package of the previous build that ran
+        reports) with this build's package (``package_changes``), then replace it."""
+        archive = self._data_package()[0]
+        current = self.out_dir / publication.DATA_ZIP
+        previous = {"run_id": "", "finished": ""} if current.is_file() else None
+        self.package_changes = publication.report_changes(
+            previous, current if previous else None, self.data_dir
+        )
+        tmp = self.out_dir / STAGING / publication.DATA_ZIP
+        tmp.write_bytes(archive.content)
+        tmp.replace(current)
+
+    def _page(self, report: Report, started: datetime) -> dict[str, Any]:
+        """The page extras of ``report``'s run (see :func:`publication.page_extras`)."""
+        archive, as_of, cited = self._data_package()
+        report_dir = self.out_dir / report.name
+        previous = last_good(report_dir)
+        changed = publication.report_changes(
+            previous.to_dict() if previous else None,
+            report_dir / LATEST / publication.DATA_ZIP,
+            self.data_dir,
+        )
+        return publication.page_extras(
+            report, started.isoformat(timespec="seconds"), archive, as_of, cited, changed
+        )
+
     def _job(self, report: Report, inputs: dict[str, str]) -> Job:
-        run_id = new_run_id(_now())
+        started = _now()
+        run_id = new_run_id(started)
         staged = self.out_dir / STAGING / f"{run_id}-{report.name}"
         return Job(
             name=report.name,
@@ -310,6 +353,7 @@ class Build:
             kernel_name=self.options.kernel_name,
             report_timeout=self.options.report_timeout,
             max_output=self.options.max_output,
+            page=self._page(report, started),
         )
 
     def _write_data_dictionary(self) -> None:
@@ -355,6 +399,7 @@ class Build:
         try:
             for job, record in results:
                 with self.signals.deferred():
+                    self._keep_data(Path(job.output_dir))
                     entry = publish(self.out_dir, Path(job.output_dir), record, self.options.keep)
                     self.entries[job.name] = entry
                     self._snapshot()
@@ -363,6 +408,11 @@ class Build:
             close = getattr(results, "close", None)
             if close is not None:
                 close()  # stops the executor's workers if we leave early
+
+    def _keep_data(self, run_dir: Path) -> None:
+        """Put this build's ``data.zip`` into a finished run's folder (before it is published)."""
+        if run_dir.is_dir():
+            (run_dir / publication.DATA_ZIP).write_bytes(self._data_package()[0].content)
 
     def _snapshot(self) -> BuildSummary:
         """Write the index as it stands; the summary of the build so far."""
@@ -374,8 +424,25 @@ class Build:
             "finished": _now().isoformat(timespec="seconds"),
             "counts": summary.counts(),
         }
-        write_index(self.out_dir, merged_index(self.out_dir, ordered, build_info))
+        index = merged_index(self.out_dir, ordered, build_info)
+        index["data"] = self._site_data()
+        index["changes"] = self.package_changes or {
+            "first": False, "figures_changed": False, "changes": [], "other_changes": 0
+        }  # fmt: skip
+        write_index(self.out_dir, index)
         return summary
+
+    def _site_data(self) -> dict[str, Any]:
+        """The site's data package: ``{"as_of", "href", "sha256", "bytes"}`` (csv only)."""
+        zipped = self.out_dir / publication.DATA_ZIP
+        info: dict[str, Any] = {"as_of": publication.data_as_of(self.data_dir)}
+        if zipped.is_file():
+            import hashlib
+
+            content = zipped.read_bytes()
+            info.update(href=publication.DATA_ZIP, bytes=len(content),
+                        sha256=hashlib.sha256(content).hexdigest())  # fmt: skip
+        return info
 
 
 def build(

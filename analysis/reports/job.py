@@ -84,6 +84,10 @@ class Job:
     kernel_name: str = "python3"  # FORK_KERNEL: a fork-server kernel (analysis.reports.kernels)
     report_timeout: float = DEFAULT_REPORT_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT
+    #: What the page shows beyond the notebook (JSON values): ``title``, ``description``,
+    #: ``section``, ``data``, ``as_of``, ``sources``, ``citation``, ``changes``; made by
+    #: the build (:func:`analysis.reports.publication.page_extras`).
+    page: dict[str, Any] = field(default_factory=dict)
 
     @property
     def notebook_label(self) -> str:
@@ -120,6 +124,11 @@ class Job:
             inputs=self.inputs,
             limits=self.limits,
             files=files,
+            title=str(self.page.get("title") or ""),
+            description=str(self.page.get("description") or ""),
+            section=str(self.page.get("section") or ""),
+            data=self.page.get("data"),
+            changes=self.page.get("changes"),
         )
 
 
@@ -239,12 +248,12 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
 def _write_page(out: Path, job: Job, nb: Any, error: RunError | None) -> RunError | None:
     """Write ``index.html`` for the executed ``nb``; the run's error (an HTML export failure
     becomes the error of a run that had none)."""
-    head = render.header(job.name, job.notebook_label, job.parameters, error, nb)
+    head = render.header(job.name, job.notebook_label, job.parameters, error, nb, job.page)
     try:
         page = render.report_page(nb, head)
     except Exception as export_exc:  # a broken output must not lose the run record
         error = error or RunError(type(export_exc).__name__, f"HTML export failed: {export_exc}")
-        page = render.fallback_page(job.name, error.text())
+        page = render.fallback_page(job.page.get("title") or job.name, error.text())
     (out / "index.html").write_text(page, encoding="utf-8")
     return error
 

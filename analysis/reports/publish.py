@@ -6,7 +6,8 @@ Layout of a report's folder in ``out_dir``::
                                   run.json, kernel.log (if any)
     <report>/latest -> runs/<run-id>       symbolic link to the last good run
     <report>/index.html -> latest/index.html, <report>/run.json -> latest/run.json,
-    <report>/<report>.ipynb -> latest/<report>.ipynb      what readers open (fixed links)
+    <report>/<report>.ipynb -> latest/<report>.ipynb,
+    <report>/data.zip -> latest/data.zip   what readers open (fixed links)
     .tmp/                         runs in progress (removed at the start and end of every build)
 
 Publishing is atomic on POSIX. A run is written into ``.tmp/`` and renamed whole to
@@ -49,6 +50,8 @@ __all__ = [
 
 #: The staging folder of a build, under ``out_dir``.
 STAGING = ".tmp"
+#: A run's data package (see :mod:`analysis.reports.publication`), linked when the run has one.
+DATA_ZIP = "data.zip"
 #: The link to a report's last good run, under ``<report>/``.
 LATEST = "latest"
 
@@ -81,9 +84,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> dict[str, Any]:
     """A report's entry in ``index.json``: this build's run (``status`` ok, failed or skipped,
-    ``href`` its page relative to the site) and the run readers see (``last_good_*``, null if
-    none)."""
+    ``href`` its page relative to the site), the run readers see (``last_good_*``, null if
+    none), the report's ``title``, ``description``, ``section``, ``data`` (its data.zip) and
+    ``changes``/``figures_changed`` (what changed in its figures in this build: none when
+    skipped)."""
     good = last_good(report_dir)
+    changes = record.changes if status != "skipped" else None
     return {
         "name": record.report,
         "notebook": record.notebook,
@@ -97,6 +103,12 @@ def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> 
         "last_good_href": f"{report_dir.name}/index.html" if good else None,
         "last_good_run_id": good.run_id if good else None,
         "last_good_finished": good.finished if good else None,
+        "title": record.title or record.report,
+        "description": record.description,
+        "section": record.section or "topics",
+        "data": record.data,
+        "changes": changes,
+        "figures_changed": bool(changes and changes.get("figures_changed")),
     }
 
 
@@ -170,8 +182,9 @@ def publish(
     if record.ok:
         _adopt_legacy(report_dir, staging)
         _symlink_atomic(report_dir / LATEST, f"runs/{run_id}", staging)
-        for file in ("index.html", RECORD_FILE, f"{name}.ipynb"):
-            _symlink_atomic(report_dir / file, f"{LATEST}/{file}", staging)
+        for file in ("index.html", RECORD_FILE, f"{name}.ipynb", DATA_ZIP):
+            if file != DATA_ZIP or (report_dir / "runs" / run_id / file).is_file():
+                _symlink_atomic(report_dir / file, f"{LATEST}/{file}", staging)
         href = f"{name}/index.html"
     else:
         href = f"{name}/runs/{run_id}/index.html"

@@ -7,7 +7,15 @@
      "run_id", "started", "finished", "duration_s", "versions": {...}, "inputs": {...},
      "limits": {"cell_timeout_s", "report_timeout_s", "max_output_chars"},
      "files": {"html": "index.html", "notebook": null | "<name>.ipynb",
-               "kernel_log": null | "kernel.log"}}
+               "kernel_log": null | "kernel.log"},
+     "title", "description", "section",
+     "data": null | {"file": "data.zip", "sha256", "bytes"},
+     "changes": null | {"first", "since_run_id", "since", "figures_changed", "changes": [...],
+                        "other_changes"}}
+
+``data`` describes the run's copy of the data package it used (``data.zip`` in the run folder,
+see :mod:`analysis.reports.publication`); ``changes`` what changed in the report's figures
+since its previous good run (:func:`analysis.reports.publication.report_changes`).
 
 ``error.cell_index`` indexes ``cells`` of the published ``.ipynb`` (papermill's error banner
 included); ``inputs`` are the hashes of :func:`analysis.reports.fingerprint.input_hashes`.
@@ -99,6 +107,11 @@ class RunRecord:
     inputs: dict[str, str] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str | None] = field(default_factory=dict)
+    title: str = ""
+    description: str = ""
+    section: str = ""
+    data: dict[str, Any] | None = None
+    changes: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

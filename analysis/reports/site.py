@@ -1,9 +1,11 @@
-"""The site's own pages: the front page (``index.html`` + ``index.json``) and ``datasets.html``.
+"""The site's own pages: the front page (``index.html`` + ``index.json``), ``build.html``,
+``changes.html`` and ``datasets.html``.
 
 ``index.json``: ``{"generated", "build": {"id", "started", "finished", "counts"},
 "reports": [{"name", "notebook", "parameters", "status": "ok" | "failed" | "skipped",
 "run_id", "finished", "duration_s", "href", "error", "last_good_href", "last_good_run_id",
-"last_good_finished"}]}``; ``href`` is the run's page (a failed run's page under ``runs/``),
+"last_good_finished", "title", "description", "section", "data", "changes",
+"figures_changed"}], "data": {"as_of", "href", "sha256", "bytes"}, "changes": {...}}``; ``href`` is the run's page (a failed run's page under ``runs/``),
 ``last_good_*`` describe the run readers see (null if none). Entries of reports not selected in
 a build are kept from the previous index (:func:`merged_index`).
 
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.reports.plan import SECTIONS
 from analysis.reports.publish import read_json, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
@@ -75,12 +78,19 @@ def _render(template: str, **values: Any) -> str:
 
 
 def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
-    """Write ``index.json`` and ``index.html`` (every text escaped) for ``index`` atomically."""
+    """Write ``index.json`` and the pages made from it, atomically, every text escaped:
+    ``index.html`` (the front page: reports by section), ``build.html`` (durations, run ids,
+    parameters, errors) and ``changes.html`` (what changed in the figures in this build)."""
     counts = index["build"]["counts"]
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
-    page = _render("index.html.j2", index=index, summary=summary)
+    sections = [
+        (name, [e for e in index["reports"] if e.get("section", "topics") == name])
+        for name in SECTIONS
+    ]
+    values = {"index": index, "summary": summary, "sections": sections}
     write_json_atomic(out_dir / "index.json", index)
-    write_text_atomic(out_dir / "index.html", page)
+    for page in ("build", "changes", "index"):  # the front page last: it links the others
+        write_text_atomic(out_dir / f"{page}.html", _render(f"{page}.html.j2", **values))
 
 
 def merged_index(
@@ -91,7 +101,7 @@ def merged_index(
     current = {e["name"]: dict(e) for e in entries}
     previous = (read_json(out_dir / "index.json") or {}).get("reports", [])
     kept = [
-        e
+        {**e, "changes": None, "figures_changed": False}  # nothing of them changed now
         for e in previous
         if isinstance(e, dict)
         and e.get("name") not in current
