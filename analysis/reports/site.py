@@ -3,8 +3,8 @@
 ``index.json``: ``{"generated", "build": {"id", "started", "finished", "counts"},
 "reports": [{"name", "notebook", "parameters", "status": "ok" | "failed" | "skipped",
 "run_id", "finished", "duration_s", "href", "error", "last_good_href", "last_good_run_id",
-"last_good_finished"}]}``; ``href`` is the run's page (a failed run's page under ``runs/``),
-``last_good_*`` describe the run readers see (null if none). Entries of reports not selected in
+"last_good_finished", "pdf_href"}]}``; ``href`` is the run's page (a failed run's page under ``runs/``),
+``last_good_*`` describe the run readers see and ``pdf_href`` its PDF (null if none). Entries of reports not selected in
 a build are kept from the previous index (:func:`merged_index`).
 
 Pages are rendered from the Jinja templates in ``analysis/templates/`` (``index.html.j2``,
