@@ -477,7 +477,9 @@ def test_the_provisioner_works_through_its_entry_point(monkeypatch: pytest.Monke
 @pytest.mark.timeout(300)
 def test_per_report_overhead(tmp_path: Path):
     """Wall time of a report that only imports the heavy libraries: python3 vs roundup-fork."""
-    src = _notebook(tmp_path / "imports.ipynb", "import pandas, matplotlib.pyplot, analysis.charts")
+    src = _notebook(
+        tmp_path / "imports.ipynb", "import pandas, matplotlib.pyplot, analysis.present.charts"
+    )
     out = tmp_path / "imports-out.ipynb"
 
     def median_time(**kwargs) -> float:

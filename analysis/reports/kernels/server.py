@@ -56,10 +56,10 @@ PRELOAD = (
     "tornado.platform.asyncio",
     "psutil",  # ipykernel looks for the kernel's child processes at shutdown
     "pandera",
-    "analysis.datasets",
+    "analysis.data.package",
     "analysis.metrics",
-    "analysis.tables",
-    "analysis.charts",
+    "analysis.present.tables",
+    "analysis.present.charts",
 )
 
 
