@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from test_notify import SECRET, _free_port, _text, http, json_url, mail_url, smtp  # noqa: F401
+import test_notify as receivers
+from test_notify import SECRET, _free_port, _text, json_url, mail_url
 from typer.testing import CliRunner
 
 from analysis.cli import app
 
 runner = CliRunner()
+smtp, http = receivers.smtp, receivers.http  # the receivers on 127.0.0.1 (fixtures)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
@@ -44,7 +46,7 @@ def test_a_failed_report_reaches_every_receiver_once_and_no_secret_is_written(
     tiny_data,
     smtp,
     http,
-    capfd,  # noqa: F811
+    capfd,
 ):
     inbox, smtp_port = smtp
     posts, http_port = http
