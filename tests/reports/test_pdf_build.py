@@ -86,6 +86,7 @@ def test_a_pdf_that_cannot_be_made_fails_the_report_with_the_reason(plan_path, t
     assert not (out / "chart" / "latest").exists()  # a failed run is never the one readers see
 
 
+@pytest.mark.pdf_default
 def test_without_a_renderer_the_build_succeeds_and_says_so_once(plan_path, tmp_path, tiny_data):
     out = tmp_path / "site"
     env = {"ROUNDUP_CHROMIUM": str(tmp_path / "no-chromium")}
