@@ -5,6 +5,7 @@ HTTP on 127.0.0.1), and a planted password that must never be written anywhere."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,26 @@ def test_a_bad_notify_table_in_the_plan_is_a_usage_error(failing_plan, tmp_path)
     result = runner.invoke(app, ["build", "--plan", str(failing_plan), "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "[notify] urls must be a list" in result.output
+
+
+def test_on_change_tells_the_figures_changed_since_the_published_data(
+    failing_plan, tmp_path, tiny_data, http
+):
+    posts, http_port = http
+    out = tmp_path / "site"
+    published = out / "data"  # the data package the site's last build published
+    shutil.copytree(tiny_data, published)
+    rows = (published / "companies.csv").read_text(encoding="utf-8").replace("Beta,20", "Beta,7")
+    (published / "companies.csv").write_text(rows, encoding="utf-8")
+    result = runner.invoke(
+        app,
+        [
+            "build", "good", "--plan", str(failing_plan), "--out", str(out),
+            "--data", str(tiny_data), "-j", "1", "--no-pdf", "--notify-on-change",
+            "--notify", f"{json_url(http_port)}/change",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [post] = posts
+    assert "figures changed (1)" in post["json"]["title"]
+    assert "companies Beta employees" in post["json"]["message"]
