@@ -295,7 +295,6 @@ def build(
 ) -> None:
     """Run the reports that changed and publish them with an index (and PDFs); notify."""
     from analysis.reports import build as building
-    from analysis.reports.pdf import find_chromium
 
     _check_executor(executor, scheduler)
     data_dir = _data_folder(data)
@@ -316,7 +315,7 @@ def build(
         keep=keep,
         kernel=kernel,
         pdf=pdf,
-        chromium=find_chromium(os.environ),
+        chromium=_chromium(),
     )
     with _build_errors(data_dir):
         selected = _select(reports or [], plan, param, data_dir, name)
@@ -327,6 +326,15 @@ def build(
         _tell(notifier, summary, on_change, previous, data_dir or paths.data_dir())
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _chromium() -> Path | None:
+    """The Chromium to print PDFs with (``$ROUNDUP_CHROMIUM``, else ``chromium`` on ``PATH``);
+    None for the default ``/usr/bin/chromium`` (the :class:`BuildOptions` default)."""
+    from analysis.reports.pdf import DEFAULT_CHROMIUM, find_chromium
+
+    found = find_chromium(os.environ)
+    return None if found is None or found == DEFAULT_CHROMIUM else found
 
 
 def _notifier(
