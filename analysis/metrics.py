@@ -27,6 +27,7 @@ __all__ = [
     "UnknownCompanyError",
     "companies",
     "company_profile",
+    "cumulative",
     "event_timeline",
     "key_figures",
     "known_by",
@@ -40,16 +41,34 @@ __all__ = [
 ]
 
 
-def known_by(df: pd.DataFrame, as_of: str | None) -> pd.DataFrame:
-    """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended by then.
+def known_by(
+    df: pd.DataFrame, as_of: str | None, sources: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Rows of a loaded dataset known by ``as_of`` (ISO date): those whose ``as_of`` period ended
+    by then and, given the ``sources`` dataset, whose source may have been out by then
+    (``sources.date_published``, where given: a 2021 recap of 2018 figures is not known in 2019).
 
     A figure dated "2021-07" counts as known from 31 Jul 2021; an ``as_of`` of "2021-07" means
-    the end of July 2021. ``as_of=None`` keeps every row.
+    the end of July 2021; a source dated "2021-07" may have been published from 1 Jul 2021.
+    ``as_of=None`` keeps every row.
     Raises ``ValueError`` if ``as_of`` is not an ISO date.
     """
     if not as_of:
         return df
-    return df[df["as_of_end"] <= _period_end(as_of, "as_of")].reset_index(drop=True)
+    end = _period_end(as_of, "as_of")
+    known = df["as_of_end"] <= end
+    if sources is not None and "source_id" in df.columns and "date_published_start" in sources:
+        published = df["source_id"].map(sources.set_index("source_id")["date_published_start"])
+        known &= published.isna() | (published <= end)
+    return df[known].reset_index(drop=True)
+
+
+def cumulative(downloads: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``downloads`` that are lifetime totals (``period`` "cumulative"), not the figure
+    of a quarter or a year. A package without a ``period`` field holds only cumulative figures."""
+    if "period" not in downloads.columns:
+        return downloads
+    return downloads[downloads["period"] == "cumulative"]
 
 
 def _period_end(text: str, name: str) -> pd.Timestamp:
@@ -64,7 +83,7 @@ def _period_end(text: str, name: str) -> pd.Timestamp:
 
 def _known(pkg: Package, name: str, as_of: str | None) -> pd.DataFrame:
     """Dataset ``name`` of ``pkg``, rows known by ``as_of``."""
-    return known_by(pkg.load(name), as_of)
+    return known_by(pkg.load(name), as_of, pkg.load("sources") if as_of else None)
 
 
 # --------------------------------------------------------------------------- companies
@@ -273,7 +292,7 @@ def milestone_club(
     """
     if milestone < 0:
         raise ValueError("milestone must be a number of downloads >= 0")
-    dl = _known(pkg, "downloads", as_of)
+    dl = cumulative(_known(pkg, "downloads", as_of))
     dl = dl[dl["measure"] == "downloads"].rename(columns={"value": "downloads"})
     if dl.empty:
         return pd.DataFrame(columns=_CLUB_COLUMNS)
@@ -286,6 +305,9 @@ def milestone_club(
         dtype="string",
     )
     club = dl[dl["reached"] != "no"]
+    # one row per app: a row that shows it reached the milestone, the latest first
+    club = club.sort_values(["reached", "as_of_end"], ascending=[False, False], kind="stable")
+    club = club.drop_duplicates("app")
     club = rank(club, value="downloads").sort_values(["rank", "app"]).reset_index(drop=True)
     return club[_CLUB_COLUMNS]
 
@@ -359,6 +381,8 @@ def _measure_and_unit(ds: str, rec: dict, unit: str | None, label: str | None) -
     """What a figure of dataset ``ds`` measures, in words, and its unit."""
     if ds == "downloads":
         measure = "Downloads" if rec["measure"] == "downloads" else "Consumer spending"
+        if rec.get("period", "cumulative") != "cumulative":  # never read as a lifetime total
+            measure += f" ({in_words(rec['period']).lower()})"
         return measure, "USD" if rec["unit"] == "USD" else "downloads"
     if ds == "user_bases":
         return in_words(rec["metric"]), unit

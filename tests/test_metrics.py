@@ -114,6 +114,7 @@ def test_rank_puts_no_row_certainly_below_a_later_row(figs):
 # ----------------------------------------------------------------- metrics on the data
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_exposure_on_the_article():
     exp = metrics.review_exposure(Package.open()).set_index("company")
     assert exp.loc["Didi", "over_threshold"] == "yes"  # almost 500 million annual users
@@ -128,6 +129,7 @@ def test_review_exposure_on_the_article():
     assert exp.loc["ByteDance", "overseas_listing"] == "postponed"
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_exposure_threshold_changes_the_answer():
     exp = metrics.review_exposure(Package.open(), threshold=3_000_000).set_index("company")
     assert exp.loc["Banma", "over_threshold"] == "no"  # 3,000,000 does not exceed 3,000,000
@@ -139,11 +141,13 @@ def test_review_exposure_threshold_changes_the_answer():
         metrics.review_exposure(Package.open(), threshold=-1)
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_threshold_comes_from_the_draft_rule():
     assert metrics.review_threshold(Package.open()) == 1_000_000
     assert metrics.review_threshold(Package.open(), as_of="2021-07-09") is None
 
 
+@pytest.mark.usefixtures("article_data")
 def test_milestone_club_has_the_five_apps():
     club = metrics.milestone_club(Package.open())
     assert set(club["app"]) == {"TikTok", "WhatsApp", "Messenger", "Facebook", "Instagram"}
@@ -151,6 +155,7 @@ def test_milestone_club_has_the_five_apps():
     assert metrics.milestone_club(Package.open(), milestone=4e9)["reached"].eq("undetermined").all()
 
 
+@pytest.mark.usefixtures("article_data")
 def test_known_by_keeps_what_was_known_then():
     ev = metrics.known_by(Package.open().load("regulatory_events"), "2021-07-04")
     assert set(ev["event_id"]) == {
@@ -162,6 +167,7 @@ def test_known_by_keeps_what_was_known_then():
         metrics.known_by(ev, "yesterday")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_company_profile_finds_a_company_by_alias():
     prof = metrics.company_profile(Package.open(), "kanzhun")
     assert prof["company"] == "Boss Zhipin"
@@ -176,6 +182,7 @@ def test_unknown_company_suggests_close_names():
         metrics.resolve_company(Package.open(), "Didy")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_threshold_sensitivity_grid():
     grid = metrics.threshold_sensitivity(
         Package.open(), [1_000_000, 3_000_000, 500_000_000]
@@ -191,6 +198,7 @@ def test_threshold_sensitivity_grid():
         metrics.threshold_sensitivity(Package.open(), [])
 
 
+@pytest.mark.usefixtures("article_data")
 def test_rounds_since_and_stakes_of():
     assert list(metrics.rounds_since(Package.open(), "2019-01-01")["round_id"]) == ["banma-2021"]
     assert list(metrics.rounds_since(Package.open(), "2018-06-01")["round_id"]) == [
@@ -208,16 +216,19 @@ def test_rounds_since_and_stakes_of():
         metrics.stakes_of(Package.open(), "Softbank Vision Fund 3")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_key_figures_carry_qualifiers_and_sources():
     kf = metrics.key_figures(Package.open())
     tiktok = kf[(kf["subject"] == "TikTok") & (kf["measure"] == "Downloads")].iloc[0]
     assert (tiktok["value"], tiktok["qualifier"], tiktok["unit"]) == (3e9, "at_least", "downloads")
     assert kf["source_id"].notna().all() and kf["qualifier"].notna().all()
-    assert (
-        len(metrics.key_figures(Package.open(), as_of="2019-01-01")) == 1
-    )  # only Banma's 2018 valuation
+    # Banma's 2018 valuation is dated 2018, but its source, the article, came out in July 2021
+    assert len(metrics.key_figures(Package.open(), as_of="2019-01-01")) == 0
+    july = metrics.key_figures(Package.open(), as_of="2021-07-31")
+    assert ((july["subject"] == "Banma") & (july["as_of"] == "2018")).sum() == 1
 
 
+@pytest.mark.usefixtures("article_data")
 def test_event_timeline_labels_and_window():
     tl = metrics.event_timeline(Package.open(), since="2021-07-01", until="2021-07-31")
     assert list(tl["label"]) == [
@@ -230,7 +241,17 @@ def test_event_timeline_labels_and_window():
     assert tl["date_start"].is_monotonic_increasing
 
 
+@pytest.mark.usefixtures("article_data")
 def test_known_by_takes_a_month_as_its_last_day():
     stakes = metrics.known_by(Package.open().load("stakes"), "2021-07")
     assert len(stakes) == 5
     assert len(metrics.known_by(Package.open().load("stakes"), "2021-06")) == 0
+
+
+def test_period_figures_are_never_read_as_lifetime_totals():
+    # release 2 holds quarterly and yearly installs next to cumulative milestones
+    club = metrics.milestone_club(Package.open(), as_of="2021-07-31")
+    assert sorted(club["app"]) == ["Facebook", "Instagram", "Messenger", "TikTok", "WhatsApp"]
+    assert (club["reached"] == "yes").all()
+    measures = set(metrics.key_figures(Package.open())["measure"])
+    assert {"Downloads", "Downloads (quarter)", "Consumer spending (half year)"} <= measures

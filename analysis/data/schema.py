@@ -351,20 +351,31 @@ def _follows_from(problem: Problem, unparsed: set[tuple[int, str]], fields: list
         return False
     if (problem.line, problem.column) in unparsed:
         return True
-    figure = next((f.get("qualifies") for f in fields if f["name"] == problem.column), None)
+    figure = next((figure_of(f)[0] for f in fields if f["name"] == problem.column), None)
     return figure is not None and (problem.line, figure) in unparsed
 
 
+def figure_of(field: dict) -> tuple[str | None, str]:
+    """The figure a field goes with and how, from the schema's ``qualifies`` / ``evidences``
+    properties: ("amount_usd", "qualifier"), ("value", "evidence"), or (None, "")."""
+    if field.get("qualifies"):
+        return field["qualifies"], "qualifier"
+    if field.get("evidences"):  # the source's own phrase stating the figure
+        return field["evidences"], "evidence"
+    return None, ""
+
+
 def _row_rules(label: str, frame: pd.DataFrame, fields: list[dict]) -> list[Problem]:
-    """Project rules a Table Schema cannot express: qualifiers go with figures; dates are consistent."""
+    """Project rules a Table Schema cannot express: a qualifier and evidence go with each figure;
+    dates are consistent."""
     return _qualifier_rules(label, frame, fields) + _date_rules(label, frame, fields)
 
 
 def _qualifier_rules(label: str, frame: pd.DataFrame, fields: list[dict]) -> list[Problem]:
-    """A figure has a qualifier, and a qualifier has a figure."""
+    """A figure has a qualifier and evidence, and a qualifier or evidence has a figure."""
     problems = []
     for field in fields:
-        figure = field.get("qualifies")
+        figure, kind = figure_of(field)
         if not figure:
             continue
         q = frame[field["name"]]
@@ -376,14 +387,12 @@ def _qualifier_rules(label: str, frame: pd.DataFrame, fields: list[dict]) -> lis
                     line,
                     field["name"],
                     None,
-                    f"a qualifier is required when {figure} is given",
+                    f"{'a ' if kind == 'qualifier' else ''}{kind} is required when {figure} is given",
                 )
             )
         for line in frame.index[v.isna() & q.notna()]:
             problems.append(
-                Problem(
-                    label, line, field["name"], q[line], f"qualifier given but {figure} is empty"
-                )
+                Problem(label, line, field["name"], q[line], f"{kind} given but {figure} is empty")
             )
     return problems
 
@@ -430,6 +439,7 @@ def constraint_text(field: dict) -> str:
         parts.append("ISO date: YYYY-MM-DD, YYYY-MM or YYYY")
     elif "pattern" in cons:
         parts.append(f"matches {cons['pattern']}")
-    if field.get("qualifies"):
-        parts.append(f"qualifier of {field['qualifies']}")
+    figure, kind = figure_of(field)
+    if figure:
+        parts.append(f"{kind} of {figure}")
     return "; ".join(parts)

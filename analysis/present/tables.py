@@ -170,15 +170,13 @@ def downloads_table(
         for v, q, u in zip(df["value"], df["qualifier"], df["unit"], strict=True)
     ]
     df["measure"] = df["measure"].map(in_words)
+    columns = {"app": "App", "company": "Owner", "measure": "Measure"}
+    if "period" in df.columns:  # a quarter's installs are not a lifetime total
+        df["period"] = df["period"].map(in_words)
+        columns["period"] = "Period"
     return reader_table(
         df,
-        {
-            "app": "App",
-            "company": "Owner",
-            "measure": "Measure",
-            "figure": "Figure",
-            "as_of": "As of",
-        },
+        columns | {"figure": "Figure", "as_of": "As of"},
         dates=["as_of"],
         sources=sources,
         caption=caption,

@@ -578,6 +578,7 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
         ("Boss Zhipin", "regulatory actions"),
     ],
 )
+@pytest.mark.usefixtures("article_data")
 def test_profile_chart_picks_what_the_data_holds(company, kind):
     from analysis import metrics
 
@@ -587,6 +588,7 @@ def test_profile_chart_picks_what_the_data_holds(company, kind):
     assert fig._suptitle.get_text() == f"{company}: {kind}"
 
 
+@pytest.mark.usefixtures("article_data")
 def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
     from analysis import metrics
 
@@ -660,7 +662,7 @@ def test_profile_chart_draws_the_threshold_known_at_the_profiles_as_of(data_copy
     with open(data_copy / "regulatory_events.csv", "a", encoding="utf-8") as fh:
         fh.write(
             "later-rule-2022-01-10,2022-01-10,Cybersecurity Review Office,rule_enacted,,"
-            "5000000,A later rule (test data).,2022-01-10,tc-2021-07,\n"
+            "5000000,exceeding 5 million users,A later rule (test data).,2022-01-10,tc-2021-07,\n"
         )
     pkg = Package(data_copy)
     assert metrics.review_threshold(pkg) == 5_000_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from analysis.data import Package
 from analysis.present import tables
@@ -39,6 +40,7 @@ def test_reader_table_is_escaped_has_fixed_id_and_plain_repr():
     assert "0x" not in text and "$460M" in text and text.startswith("Rounds")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_dataset_tables_read_as_the_article_words_them():
     from analysis import metrics
     from analysis.data import Package
@@ -53,6 +55,7 @@ def test_dataset_tables_read_as_the_article_words_them():
     assert club.count("=1") == 5
 
 
+@pytest.mark.usefixtures("article_data")
 def test_empty_table_says_so():
     from analysis import metrics
 

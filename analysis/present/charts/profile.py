@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.metrics import cumulative
 from analysis.present.charts.bars import qualified_bars, threshold_bars
 from analysis.present.charts.frame import (
     placeholder,
@@ -88,7 +89,7 @@ def _owners_chart(profile: dict, name: str, sources: pd.DataFrame) -> Figure | N
 
 def _downloads_chart(profile: dict, name: str, sources: pd.DataFrame) -> Figure | None:
     """Cumulative downloads of the company's apps."""
-    downloads = profile["downloads"]
+    downloads = cumulative(profile["downloads"])
     downloads = downloads[downloads["measure"] == "downloads"]
     if not len(downloads):
         return None
