@@ -427,15 +427,38 @@ def validate(
     from analysis.data import Package
 
     folder = directory.expanduser().resolve() if directory else paths.data_dir()
+    package = Package(folder)
     try:
-        problems = Package(folder).validate()
+        problems = package.validate()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
+    if package.missing_copies:
+        listed = ", ".join(package.missing_copies)
+        cli_output.err().print(
+            f"note: local copies not on this machine, evidence not looked up in them: {escape(listed)}"
+        )
     if not problems:
         cli_output.out().print(f"[green]valid:[/] {escape(str(folder))}")
         return
     cli_output.print_problems(problems, folder, cli_output.out())
     raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def extract(
+    file: Annotated[Path, typer.Argument(help="A source's text (UTF-8), e.g. its local copy")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+) -> None:
+    """List the figure phrases of a source text: line, column, phrase, what it reads as (exit 2
+    for an unreadable file)."""
+    from analysis.data.evidence import EvidenceError
+    from analysis.data.evidence import extract as find
+
+    try:
+        found = find(file)
+    except EvidenceError as exc:
+        raise _fail(str(exc)) from None
+    cli_output.print_figures(found, as_json)
 
 
 @app.command("datasets")
@@ -453,7 +476,8 @@ def list_datasets(
         dictionary = package.dictionary()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    cli_output.print_datasets(catalog, dictionary, folder)
+    sources = package._load_or_none("sources") if "sources" in package.names() else None
+    cli_output.print_datasets(catalog, dictionary, folder, sources)
 
 
 @app.command("diff")

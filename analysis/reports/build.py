@@ -33,7 +33,7 @@ import filelock
 from analysis.errors import RoundupError
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
 from analysis.reports.fingerprint import input_hashes, shared_hashes, unchanged
-from analysis.reports.job import Job
+from analysis.reports.job import Job, kernel_environment
 from analysis.reports.options import FORK_KERNEL, BuildOptions, OptionsError
 from analysis.reports.plan import Report, slugify
 from analysis.reports.publish import STAGING, index_entry, publish, sweep
@@ -217,6 +217,7 @@ class Build:
         self.entries: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
         self.pdf = False  # decided once, at the start of run()
+        self._server_start: threading.Thread | None = None
 
     # -- the whole build
     def run(self) -> BuildSummary:
@@ -236,6 +237,7 @@ class Build:
         if self.options.force or any(self._last(name) is None for name in self.inputs):
             # something will run: the data must be valid first (unchanged reports were built
             # from data that was validated then; skipping them needs neither pandas nor a check)
+            self._warm_fork_server(pool)
             self._validate_data()
         with self.signals.installed():
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -347,13 +349,34 @@ class Build:
         except DataError as exc:  # the package's description itself is broken
             raise InvalidData(exc.problems, self.data_dir) from None
 
+    def _uses_fork_server(self, pool: Executor) -> bool:
+        return self.options.kernel_name == FORK_KERNEL and isinstance(pool, LocalExecutor)
+
+    def _warm_fork_server(self, pool: Executor) -> None:
+        """Start the build's fork server in the background, so that its imports and warm-up
+        overlap the data validation and the pool's start instead of delaying the first report.
+        A failure here is left to :meth:`_start_fork_server`, which reports it."""
+        if not self._uses_fork_server(pool):
+            return
+        from analysis.reports.kernels import client
+
+        def start() -> None:
+            with contextlib.suppress(Exception):
+                client.ensure_server(kernel_environment(self.data_dir))
+
+        self._server_start = threading.Thread(target=start, name="fork-server-start", daemon=True)
+        self._server_start.start()
+
     def _start_fork_server(self, pool: Executor, jobs: Sequence[Job]) -> None:
-        """One fork server for the whole build, shared by every local worker; it stops with
-        this process. A no-change rebuild runs nothing and starts none."""
-        if jobs and self.options.kernel_name == FORK_KERNEL and isinstance(pool, LocalExecutor):
+        """One fork server for the whole build, shared by every local worker, started with the
+        kernels' environment (so it warms the build's data folder); it stops with this process.
+        A no-change rebuild runs nothing and starts none."""
+        if jobs and self._uses_fork_server(pool):
             from analysis.reports.kernels import client
 
-            client.ensure_server()
+            if self._server_start is not None:
+                self._server_start.join()
+            client.ensure_server(kernel_environment(self.data_dir))
 
     def _run_and_publish(self, pool: Executor, jobs: Sequence[Job]) -> None:
         """Run ``jobs`` on ``pool``, publishing each run (and the index) as it finishes."""

@@ -110,9 +110,16 @@ def _who(source: Mapping[str, Any]) -> str:
     return publisher if producer == publisher else f"{producer} via {publisher}"
 
 
+def _web_url(url: Any) -> str | None:
+    """``url`` when it is an http(s) address a reader can follow, else None (not linked)."""
+    text = url.strip() if isinstance(url, str) else ""  # <NA> for an empty cell
+    return text if text.lower().startswith(("https://", "http://")) else None
+
+
 def _datasets(data_dir: Path) -> list[dict[str, Any]]:
     """What ``datasets.html`` shows of each dataset: name, title, description, rows, its
-    sources (``{"id", "who"}``, ``who`` None for an unknown source) and its fields (rows of
+    sources (``{"id", "who", "url"}``, ``who`` None for an unknown source, ``url`` None
+    without a web address) and its fields (rows of
     field, type, unit, constraints, key, description as texts)."""
     import pandas as pd
 
@@ -138,7 +145,12 @@ def _datasets(data_dir: Path) -> list[dict[str, Any]]:
                 "description": ds["description"],
                 "rows": ds["rows"],
                 "sources": [
-                    {"id": s, "who": _who(sources[s]) if s in sources else None} for s in cited
+                    {
+                        "id": s,
+                        "who": _who(sources[s]) if s in sources else None,
+                        "url": _web_url(sources.get(s, {}).get("url")),
+                    }
+                    for s in cited
                 ],
                 "fields": [
                     ["" if pd.isna(r[c]) else str(r[c]) for c in columns]
