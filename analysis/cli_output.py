@@ -75,6 +75,9 @@ class Progress:
             else:
                 self.console.print(f"running {event.total} report(s)")
             return
+        if event.kind == "note":
+            self.console.print(escape(event.message), soft_wrap=True)  # one line
+            return
         if event.kind == "skipped":
             self.console.print(f"{escape(entry['name'])}: unchanged, skipped")
             return

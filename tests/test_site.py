@@ -180,6 +180,9 @@ def test_site_in_a_browser_offline(site, browser_page):
     page.goto(index)
     links = page.eval_on_selector_all(".report a.title", "els => els.map(e => e.href)")
     assert len(links) == len(planning.load_plan())
+    pdfs = page.eval_on_selector_all(".report a.pdf", "els => els.map(e => e.getAttribute('href'))")
+    assert len(pdfs) == len(links)  # Chromium is here, so `roundup build` made every PDF
+    assert all((site / href).read_bytes().startswith(b"%PDF-") for href in pdfs)
     page.screenshot(path=str(ARTIFACTS / "site-index-1280.png"), full_page=True)
     assert not _overflows(page)
     for href in links:
@@ -236,7 +239,7 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with open(data / "user_bases.csv", "a", encoding="utf-8") as fh:
         fh.write(
             f'hostile-users,"{HOSTILE_NAME}",App,annual_users,2000000,exact,2 million users,'
-            f"2021-07,tc-2021-07,"
+            f"2021-07,nbcchicago-cnbc-disruptor50-2021-didi,"  # a source with no local copy
             f'"{HOSTILE_NOTE}"\n'
         )
     plan = base / "plan.toml"

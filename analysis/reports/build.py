@@ -35,9 +35,10 @@ from analysis.reports import publication
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
 from analysis.reports.fingerprint import input_hashes, last_good, shared_hashes, unchanged
 from analysis.reports.job import Job, kernel_environment
-from analysis.reports.options import FORK_KERNEL, BuildOptions
+from analysis.reports.options import FORK_KERNEL, BuildOptions, OptionsError
 from analysis.reports.plan import Report, slugify
 from analysis.reports.publish import LATEST, STAGING, index_entry, publish, sweep
+from analysis.reports.record import RunRecord
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 
 __all__ = [
@@ -91,12 +92,14 @@ class BuildEvent:
     """Progress of a build, passed to ``on_event``.
 
     ``kind`` is ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged
-    report, ``entry`` set) or ``"finished"`` (a report ran, ``entry`` set).
+    report, ``entry`` set), ``"finished"`` (a report ran, ``entry`` set) or ``"note"`` (one line
+    for the user in ``message``, e.g. that PDFs were skipped and how to get them).
     """
 
     kind: str
     total: int = 0
     entry: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
 
 
 @dataclass
@@ -216,6 +219,7 @@ class Build:
         self.inputs: dict[str, dict[str, str]] = {}
         self._package: tuple[publication.DataArchive, str, list[dict[str, str]]] | None = None
         self.package_changes: dict[str, Any] | None = None
+        self.pdf = False  # decided once, at the start of run()
         self._server_start: threading.Thread | None = None
 
     # -- the whole build
@@ -225,14 +229,15 @@ class Build:
         Raises :class:`InvalidData` (before any kernel starts or file is written) if a report
         would run and the data package is invalid, :class:`SiteLocked` if ``options.wait`` is
         false and another build holds the lock, :class:`BuildInterrupted` on SIGINT/SIGTERM,
-        and ``OSError`` when ``out_dir`` cannot be written or a dask scheduler reached.
+        and ``OSError`` when ``out_dir`` cannot be written or a dask scheduler reached;
+        :class:`~analysis.reports.options.OptionsError` when ``options.pdf`` is True and no PDF
+        can be made here.
         """
+        self.pdf = self._decide_pdf()
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
         self.inputs = {r.name: input_hashes(r.notebook, r.parameters, shared) for r in self.plan}
-        if self.options.force or any(
-            unchanged(self.out_dir / name, inputs) is None for name, inputs in self.inputs.items()
-        ):
+        if self.options.force or any(self._last(name) is None for name in self.inputs):
             # something will run: the data must be valid first (unchanged reports were built
             # from data that was validated then; skipping them needs neither pandas nor a check)
             self._warm_fork_server(pool)
@@ -241,6 +246,27 @@ class Build:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with self._lock():
                 return self._run_locked(pool)
+
+    def _decide_pdf(self) -> bool:
+        """Make PDFs in this build? Asked once: ``options.pdf`` False -> no; True -> yes, or
+        OptionsError when no renderer is here; None -> when one is, else a ``"note"`` event
+        saying PDFs are skipped and how to get them."""
+        if self.options.pdf is False:
+            return False
+        from analysis.reports.pdf import pdf_available
+
+        available, line = pdf_available(self.options.chromium)
+        if not available and self.options.pdf:
+            raise OptionsError(line.replace("PDFs skipped", "cannot make PDFs (--pdf)", 1))
+        if not available:
+            self.emit(BuildEvent("note", message=line))
+        return available
+
+    def _last(self, name: str) -> RunRecord | None:
+        """The last good run of report ``name`` if it need not run again: built from the same
+        inputs and, when this build makes PDFs, with its PDF."""
+        last = unchanged(self.out_dir / name, self.inputs[name])
+        return None if last is None or (self.pdf and last.pdf is None) else last
 
     def _validate_data(self) -> None:
         from analysis.data import Package
@@ -290,7 +316,7 @@ class Build:
         for report in self.plan:
             inputs = self.inputs[report.name]
             report_dir = self.out_dir / report.name
-            last = None if self.options.force else unchanged(report_dir, inputs)
+            last = None if self.options.force else self._last(report.name)
             if last is None:
                 jobs.append(self._job(report, inputs))
                 continue
@@ -354,6 +380,9 @@ class Build:
             report_timeout=self.options.report_timeout,
             max_output=self.options.max_output,
             page=self._page(report, started),
+            pdf=self.pdf,
+            chromium=str(self.options.chromium) if self.options.chromium else None,
+            pdf_timeout=self.options.pdf_timeout,
         )
 
     def _write_data_dictionary(self) -> None:

@@ -22,6 +22,13 @@ that heading) -- both templates over the grid like ``name`` -- and ``section``
 the front page's section. An optional top-level ``[site]`` table holds ``url`` (the address
 citations use) and ``publisher`` (see :class:`Site`).
 
+An optional top-level ``[notify]`` table names who hears about a build (see
+:func:`notify_settings`; ``roundup list`` never shows it)::
+
+    [notify]
+    urls = ["mailto://..."]             # Apprise URLs; keep credentials out of the repository
+    on_change = true                    # also tell when figures changed (default: failures only)
+
 A grid expands into one report per combination of its values (cartesian product, in the order
 written). ``"companies"`` stands for ``Package.load("companies")["company"]``.
 
@@ -52,7 +59,9 @@ __all__ = [
     "MAX_NAME",
     "SECTIONS",
     "Site",
+    "NotifySettings",
     "PlanError",
+    "notify_settings",
     "Report",
     "adhoc_report",
     "load_plan",
@@ -319,7 +328,7 @@ def load_plan(
         raise PlanError(f"plan not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path}: not valid TOML: {exc}") from None
-    extra = set(data) - {"report", "notebooks", "site"}
+    extra = set(data) - {"report", "notebooks", "site", "notify"}
     if extra:
         raise PlanError(f"{path}: unknown top-level key(s): {', '.join(sorted(extra))}")
     if notebooks_dir is None:
@@ -361,6 +370,35 @@ def _site(path: Path, table: Any) -> Site:
     if bad:
         raise PlanError(f"{path}: [site] {', '.join(bad)} must be non-empty strings")
     return Site(**table)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The plan's ``[notify]`` table: receiver ``urls`` and ``on_change`` (tell figure changes)."""
+
+    urls: tuple[str, ...] = ()
+    on_change: bool = False
+
+
+def notify_settings(path: Path | None = None) -> NotifySettings:
+    """The ``[notify]`` table of the plan at ``path`` (default ``reports/plan.toml``); empty
+    settings when the table (or the file) is absent. Raises :class:`PlanError` for unknown keys,
+    ``urls`` that are not a list of strings, or an ``on_change`` that is not a boolean."""
+    path = Path(path) if path else paths.plan_file()
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("notify", {})
+    except FileNotFoundError:
+        return NotifySettings()
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{path}: not valid TOML: {exc}") from None
+    if not isinstance(table, dict) or set(table) - {"urls", "on_change"}:
+        raise PlanError(f"{path}: [notify] takes only 'urls' (a list) and 'on_change' (true/false)")
+    urls, on_change = table.get("urls", []), table.get("on_change", False)
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise PlanError(f"{path}: [notify] urls must be a list of receiver URLs (strings)")
+    if not isinstance(on_change, bool):
+        raise PlanError(f"{path}: [notify] on_change must be true or false")
+    return NotifySettings(tuple(urls), on_change)
 
 
 # --------------------------------------------------------------------------- selection

@@ -3,11 +3,12 @@
 Layout of a report's folder in ``out_dir``::
 
     <report>/runs/<run-id>/       every run, good or failed: index.html, <report>.ipynb,
-                                  run.json, kernel.log (if any)
+                                  run.json, kernel.log (if any), <report>.pdf (if made)
     <report>/latest -> runs/<run-id>       symbolic link to the last good run
     <report>/index.html -> latest/index.html, <report>/run.json -> latest/run.json,
     <report>/<report>.ipynb -> latest/<report>.ipynb,
     <report>/data.zip -> latest/data.zip   what readers open (fixed links)
+    <report>/<report>.pdf -> latest/<report>.pdf           what readers open (fixed links)
     .tmp/                         runs in progress (removed at the start and end of every build)
 
 Publishing is atomic on POSIX. A run is written into ``.tmp/`` and renamed whole to
@@ -87,7 +88,7 @@ def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> 
     ``href`` its page relative to the site), the run readers see (``last_good_*``, null if
     none), the report's ``title``, ``description``, ``section``, ``data`` (its data.zip) and
     ``changes``/``figures_changed`` (what changed in its figures in this build: none when
-    skipped)."""
+    skipped) and ``pdf_href`` its PDF (null if none)."""
     good = last_good(report_dir)
     changes = record.changes if status != "skipped" else None
     return {
@@ -109,6 +110,7 @@ def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> 
         "data": record.data,
         "changes": changes,
         "figures_changed": bool(changes and changes.get("figures_changed")),
+        "pdf_href": f"{report_dir.name}/{good.pdf}" if good and good.pdf else None,
     }
 
 
@@ -146,7 +148,8 @@ def _adopt_legacy(report_dir: Path, staging: Path) -> None:
         return
     copy = staging / f"legacy-{report_dir.name}-{secrets.token_hex(3)}"
     copy.mkdir()
-    for name in ("index.html", RECORD_FILE, f"{report_dir.name}.ipynb", "kernel.log"):
+    stem = report_dir.name
+    for name in ("index.html", RECORD_FILE, f"{stem}.ipynb", "kernel.log", f"{stem}.pdf"):
         if (report_dir / name).is_file():
             shutil.copy2(report_dir / name, copy / name)
     os.replace(copy, report_dir / "runs" / str(run_id))
@@ -185,6 +188,11 @@ def publish(
         for file in ("index.html", RECORD_FILE, f"{name}.ipynb", DATA_ZIP):
             if file != DATA_ZIP or (report_dir / "runs" / run_id / file).is_file():
                 _symlink_atomic(report_dir / file, f"{LATEST}/{file}", staging)
+        pdf_link = report_dir / f"{name}.pdf"
+        if record.pdf:
+            _symlink_atomic(pdf_link, f"{LATEST}/{record.pdf}", staging)
+        elif pdf_link.is_symlink():  # a run made without PDF: no link to an older run's
+            pdf_link.unlink()
         href = f"{name}/index.html"
     else:
         href = f"{name}/runs/{run_id}/index.html"

@@ -3,7 +3,8 @@
 :func:`report_page` exports a notebook through nbconvert's ``lab`` template and
 ``analysis/templates/report.html.j2`` (a header with the parameters and status, an error banner
 for a failed run, inputs hidden, images embedded, no CDN scripts); :func:`fallback_page` is the
-banner-only page of a run whose notebook could not be rendered. (PDF will be rendered here.)
+banner-only page of a run whose notebook could not be rendered. The PDF is this page printed by
+:mod:`analysis.reports.pdf` (called from :mod:`analysis.reports.job`).
 """
 
 from __future__ import annotations

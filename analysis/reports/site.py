@@ -5,8 +5,8 @@
 "reports": [{"name", "notebook", "parameters", "status": "ok" | "failed" | "skipped",
 "run_id", "finished", "duration_s", "href", "error", "last_good_href", "last_good_run_id",
 "last_good_finished", "title", "description", "section", "data", "changes",
-"figures_changed"}], "data": {"as_of", "href", "sha256", "bytes"}, "changes": {...}}``; ``href`` is the run's page (a failed run's page under ``runs/``),
-``last_good_*`` describe the run readers see (null if none). Entries of reports not selected in
+"figures_changed", "pdf_href"}], "data": {"as_of", "href", "sha256", "bytes"}, "changes": {...}}``; ``href`` is the run's page (a failed run's page under ``runs/``),
+``last_good_*`` describe the run readers see and ``pdf_href`` its PDF (null if none). Entries of reports not selected in
 a build are kept from the previous index (:func:`merged_index`).
 
 Pages are rendered from the Jinja templates in ``analysis/templates/`` (``index.html.j2``,

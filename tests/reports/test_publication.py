@@ -7,6 +7,7 @@ first publication; one figure changed; a notebook changed (code only, and now fa
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import html
 import io
@@ -80,6 +81,15 @@ def _data(root: Path) -> Path:
     text = sources.read_text(encoding="utf-8")
     # one source gets a web address (the real package keeps local copies only)
     sources.write_text(text.replace(",2021-07,,TechCrunch,", f",2021-07,{URL},TechCrunch,", 1))
+    # the edited figure's source keeps no local copy: its new words are checked as words
+    with sources.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    column = rows[0].index("local_copy")
+    for row in rows[1:]:
+        if row[0] == "tc-2021-07-sensortower":
+            row[column] = ""
+    with sources.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
     return data
 
 
@@ -88,7 +98,11 @@ def _change_one_figure(data: Path) -> None:
     text = downloads.read_text(encoding="utf-8")
     row = "tiktok-downloads-2021-07,TikTok,ByteDance,downloads,"
     assert row + OLD in text
-    downloads.write_text(text.replace(row + OLD, row + NEW, 1), encoding="utf-8")
+    text = text.replace(row + OLD, row + NEW, 1)
+    # a figure is edited with its words, or validation refuses it (evidence checks)
+    old_words, new_words = "TikTok has surpassed 3 billion", "TikTok has surpassed 3.1 billion"
+    assert old_words in text
+    downloads.write_text(text.replace(old_words, new_words, 1), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
