@@ -358,15 +358,15 @@ def _notifier(
 
 
 def _published_data(site: Path) -> Snapshot | None:
-    """The data package the site's last build published (``<site>/data/``), read now, before
-    this build replaces it; None when there is none (then no figure changes are told)."""
-    from analysis.reports import changes
+    """The data package the site's last build published (``<site>/data.zip``), read now,
+    before this build replaces it; None when there is none (then no figure changes are told)."""
+    from analysis.reports import changes, publication
 
-    folder = site / "data"
-    if not (folder / "datapackage.json").is_file():
+    archive = site / publication.DATA_ZIP
+    if not archive.is_file():
         return None
     try:
-        return changes.read_folder(folder)
+        return publication.read_zip(archive)
     except changes.ChangesError:
         return None
 

@@ -14,6 +14,7 @@ from test_notify import SECRET, _free_port, _text, json_url, mail_url
 from typer.testing import CliRunner
 
 from analysis.cli import app
+from analysis.reports import publication
 
 runner = CliRunner()
 smtp, http = receivers.smtp, receivers.http  # the receivers on 127.0.0.1 (fixtures)
@@ -118,10 +119,12 @@ def test_on_change_tells_the_figures_changed_since_the_published_data(
 ):
     posts, http_port = http
     out = tmp_path / "site"
-    published = out / "data"  # the data package the site's last build published
+    published = tmp_path / "published"  # the data package the site's last build published
     shutil.copytree(tiny_data, published)
     rows = (published / "companies.csv").read_text(encoding="utf-8").replace("Beta,20", "Beta,7")
     (published / "companies.csv").write_text(rows, encoding="utf-8")
+    out.mkdir()
+    (out / publication.DATA_ZIP).write_bytes(publication.data_zip(published).content)
     result = runner.invoke(
         app,
         [
