@@ -47,6 +47,7 @@ __all__ = [
     "facts",
     "ipo_sizes",
     "figure_as_of",
+    "known",
     "known_by",
     "producer_kind",
     "series",
@@ -74,6 +75,13 @@ def known_by(
         published = df["source_id"].map(sources.set_index("source_id")["date_published_start"])
         known &= published.isna() | (published <= end)
     return df[known].reset_index(drop=True)
+
+
+def known(pkg: Package, name: str, as_of: str | None) -> pd.DataFrame:
+    """Dataset ``name`` of ``pkg`` (columns of :meth:`analysis.data.Package.load`), only the
+    rows known by ``as_of``: their period ended by then and their source was out by then
+    (:func:`known_by` with the package's ``sources``). Raises as ``known_by`` does."""
+    return known_by(pkg.load(name), as_of, pkg.load("sources") if as_of else None)
 
 
 def period_end(text: str, name: str) -> pd.Timestamp:
@@ -162,7 +170,7 @@ def _dataset_facts(pkg: Package, ds: str, as_of: str | None, src: pd.DataFrame) 
     """Rows of :func:`facts` for one dataset (``src``: the sources dataset)."""
     measure, subject, value, qualifier, unit = MEASURES[ds]
     producers = dict(zip(src["source_id"], src["producer"], strict=True))
-    df = known_by(pkg.load(ds), as_of, src)
+    df = known(pkg, ds, as_of)
     df = df[df[value].notna()]
     out = []
     for rec in df.to_dict("records"):

@@ -6,7 +6,8 @@ Figures are compared with their qualifiers (:mod:`analysis.figures`): "almost 50
 over one million, "at least 3 billion" is not known to be over "about 3.1 billion".
 
 ``as_of`` (an ISO date, day, month or year precision) keeps what was known by then
-(:func:`known_by`); ``None`` keeps everything.
+(:func:`known` for a dataset of the package, :func:`known_by` for a loaded frame, both kept in
+:mod:`analysis.history` and re-exported here); ``None`` keeps everything.
 
 Which figure a report shows when several were known is ONE rule, kept in
 :mod:`analysis.history` and re-exported here: among rows with as_of <= the date, the latest
@@ -24,7 +25,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis.figures import Figure, exceeds, rank
-from analysis.history import choose, chosen_ids, figure_as_of, known_by, series, sources_differ
+from analysis.history import (
+    choose,
+    chosen_ids,
+    figure_as_of,
+    known,
+    known_by,
+    series,
+    sources_differ,
+)
 from analysis.present.formatting import in_words
 
 if TYPE_CHECKING:
@@ -41,6 +50,7 @@ __all__ = [
     "cumulative",
     "event_timeline",
     "key_figures",
+    "known",
     "known_by",
     "milestone_club",
     "resolve_company",
@@ -58,11 +68,6 @@ def cumulative(downloads: pd.DataFrame) -> pd.DataFrame:
     if "period" not in downloads.columns:
         return downloads
     return downloads[downloads["period"] == "cumulative"]
-
-
-def _known(pkg: Package, name: str, as_of: str | None) -> pd.DataFrame:
-    """Dataset ``name`` of ``pkg``, rows known by ``as_of``."""
-    return known_by(pkg.load(name), as_of, pkg.load("sources") if as_of else None)
 
 
 # --------------------------------------------------------------------------- companies
@@ -132,9 +137,9 @@ def company_profile(pkg: Package, name: str, as_of: str | None = None) -> dict:
         "companies": table[table["company"] == canonical].reset_index(drop=True),
     }
     for ds in ("downloads", "funding_rounds", "user_bases", "regulatory_events", "listings"):
-        df = _known(pkg, ds, as_of)
+        df = known(pkg, ds, as_of)
         out[ds] = df[df["company"] == canonical].reset_index(drop=True)
-    stakes = _known(pkg, "stakes", as_of)
+    stakes = known(pkg, "stakes", as_of)
     out["stakes"] = stakes[
         (stakes["company"] == canonical) | (stakes["investor"] == canonical)
     ].reset_index(drop=True)
@@ -149,7 +154,7 @@ def review_threshold(pkg: Package, as_of: str | None = None) -> int | None:
 
     None if no event known then sets one.
     """
-    ev = _known(pkg, "regulatory_events", as_of)
+    ev = known(pkg, "regulatory_events", as_of)
     ev = ev[ev["threshold_users"].notna()].sort_values("date_start")
     return None if ev.empty else int(ev["threshold_users"].iloc[-1])
 
@@ -206,9 +211,9 @@ def review_exposure(
     """
     if threshold < 0:
         raise ValueError("threshold must be a number of users >= 0")
-    users = _known(pkg, "user_bases", as_of)
-    listings = _known(pkg, "listings", as_of)
-    events = _known(pkg, "regulatory_events", as_of)
+    users = known(pkg, "user_bases", as_of)
+    listings = known(pkg, "listings", as_of)
+    events = known(pkg, "regulatory_events", as_of)
     names = sorted(
         set(users["company"]) | set(listings["company"]) | set(events["company"].dropna())
     )
@@ -274,7 +279,7 @@ def milestone_club(
     """
     if milestone < 0:
         raise ValueError("milestone must be a number of downloads >= 0")
-    dl = cumulative(_known(pkg, "downloads", as_of))
+    dl = cumulative(known(pkg, "downloads", as_of))
     latest = chosen_ids(pkg, "downloads", as_of)  # one figure per app: the rule's choice
     dl = dl[dl["record_id"].isin(latest)].rename(columns={"value": "downloads"})
     if dl.empty:
@@ -297,7 +302,7 @@ def rounds_since(pkg: Package, since: str | None = None, as_of: str | None = Non
     from 1 Jan 2018), known by ``as_of``. Columns of ``pkg.load("funding_rounds")``.
     Raises ``ValueError`` if ``since`` is not an ISO date.
     """
-    df = _known(pkg, "funding_rounds", as_of)
+    df = known(pkg, "funding_rounds", as_of)
     if since:
         try:
             start = pd.Timestamp(pd.to_datetime(since, format="ISO8601"))
@@ -318,7 +323,7 @@ def stakes_of(pkg: Package, investor: str | None = None, as_of: str | None = Non
     Columns of ``pkg.load("stakes")``. Raises :class:`UnknownCompanyError` for an unknown
     investor.
     """
-    df = _known(pkg, "stakes", as_of)
+    df = known(pkg, "stakes", as_of)
     if investor:
         df = df[df["investor"] == resolve_company(pkg, investor)]
     return df.sort_values(["investor", "company"]).reset_index(drop=True)
@@ -379,7 +384,7 @@ def key_figures(pkg: Package, as_of: str | None = None) -> pd.DataFrame:
     """
     rows = []
     for ds, col, qcol, unit, subject_cols, label in _FIGURES:
-        df = _known(pkg, ds, as_of)
+        df = known(pkg, ds, as_of)
         for rec in df[df[col].notna()].to_dict("records"):
             measure, row_unit = _measure_and_unit(ds, rec, unit, label)
             rows.append(
@@ -425,7 +430,7 @@ def event_timeline(
     by then. Columns: ``date_start`` (datetime64), ``date`` (string), ``label`` (string, e.g.
     "Didi: review opened", "Draft rule published"), ``event_type``, ``company``, ``source_id`` (string).
     """
-    ev = _known(pkg, "regulatory_events", as_of)
+    ev = known(pkg, "regulatory_events", as_of)
     ev = ev[ev["date_start"] == ev["date_end"]]  # day precision only
     if since:
         ev = ev[ev["date_start"] >= pd.Timestamp(since)]

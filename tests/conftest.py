@@ -14,9 +14,27 @@ from analysis import paths
 # Kernels started here (nbval, the runner's tests) are headless even when pytest itself runs
 # inside a JupyterLab kernel, whose JPY_SESSION_NAME every child would otherwise inherit.
 os.environ.pop("JPY_SESSION_NAME", None)
+# ... and draw SVG figures the same bytes on every run (nbval compares them), as report kernels do
+from analysis.reports.job import deterministic_figures  # noqa: E402
+
+os.environ.update(deterministic_figures(os.environ))
 
 # Outside-style notebooks are inputs of tests/outside/test_outside_notebooks.py, not nbval's.
 collect_ignore_glob = ["outside/*.ipynb"]
+
+
+@pytest.fixture(autouse=True)
+def _no_automatic_pdfs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds in tests make PDFs only when they ask (``pdf=True``, ``--pdf``) or are marked
+    ``pdf_default``: a browser per worker would slow every build and upset the timing tests."""
+    if request.node.get_closest_marker("pdf_default") is not None:
+        return
+    from analysis.reports.build import Build
+
+    decide = Build._decide_pdf
+    monkeypatch.setattr(
+        Build, "_decide_pdf", lambda self: False if self.options.pdf is None else decide(self)
+    )
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 :func:`run_report` takes a picklable :class:`Job`, executes the notebook with papermill (engine
 ``"roundup"``, :mod:`analysis.reports.engine`) in a fresh kernel, and writes into
 ``job.output_dir``: ``<name>.ipynb`` (the executed notebook), ``index.html``
-(:mod:`analysis.reports.render`), ``run.json`` (:class:`analysis.reports.record.RunRecord`, also
+(:mod:`analysis.reports.render`), ``<name>.pdf`` (a good run's page printed by Chromium when
+``job.pdf``; one browser per worker process, :func:`analysis.reports.pdf.process_renderer`),
+``run.json`` (:class:`analysis.reports.record.RunRecord`, also
 returned) and ``kernel.log`` (the kernel's own stderr, if any). A notebook failure is a
 ``"failed"`` record, not an exception; each limit ends the run with its own ``error.type``:
 
@@ -12,6 +14,7 @@ returned) and ``kernel.log`` (the kernel's own stderr, if any). A notebook failu
 ``OutputLimitExceeded``   the report's kept output passed ``Job.max_output`` characters.
 ``DeadKernelError``       the kernel process died (``os._exit``, a segfault, the OOM killer).
 ``MissingChart``          a code cell tagged ``chart`` produced no ``image/png``.
+``PdfError``              the PDF of a good run could not be made (its page shows the banner).
 
 The kernel's environment is this process's plus ``ROUNDUP_DATA_DIR=job.data_dir`` (the
 notebooks' first cell reads it through :mod:`analysis.paths`); this process's own environment
@@ -38,6 +41,7 @@ from analysis.reports import render
 from analysis.reports.fingerprint import tree_hash
 from analysis.reports.options import (
     DEFAULT_MAX_OUTPUT,
+    DEFAULT_PDF_TIMEOUT,
     DEFAULT_REPORT_TIMEOUT,
     DEFAULT_TIMEOUT,
     FORK_KERNEL,
@@ -49,6 +53,7 @@ __all__ = [
     "Job",
     "abort_running_reports",
     "crash_record",
+    "deterministic_figures",
     "kernel_environment",
     "run_report",
     "run_report_returning_files",
@@ -69,7 +74,9 @@ class Job:
     same file system). ``data_dir`` is the data package the kernel reads (``ROUNDUP_DATA_DIR``
     in the kernel's environment; None: the kernel's default). ``inputs`` are the hashes recorded
     in run.json. ``timeout`` is the per-cell limit and ``report_timeout`` the whole report's
-    limit in seconds; ``max_output`` the limit of the kept output in characters.
+    limit in seconds; ``max_output`` the limit of the kept output in characters. ``pdf``: also
+    print a good run to ``<name>.pdf`` with the Chromium at ``chromium`` (None: the default
+    path), allowing ``pdf_timeout`` seconds.
     """
 
     name: str
@@ -84,6 +91,18 @@ class Job:
     kernel_name: str = "python3"  # FORK_KERNEL: a fork-server kernel (analysis.reports.kernels)
     report_timeout: float = DEFAULT_REPORT_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT
+    #: What the page shows beyond the notebook (JSON values): ``title``, ``description``,
+    #: ``section``, ``data``, ``as_of``, ``sources``, ``citation``, ``changes``; made by
+    #: the build (:func:`analysis.reports.publication.page_extras`).
+    page: dict[str, Any] = field(default_factory=dict)
+    pdf: bool = False
+    chromium: str | None = None
+    pdf_timeout: float = DEFAULT_PDF_TIMEOUT
+
+    @property
+    def pdf_name(self) -> str:
+        """The PDF's file name in the run folder: ``<name>.pdf``."""
+        return f"{self.name}.pdf"
 
     @property
     def notebook_label(self) -> str:
@@ -120,6 +139,11 @@ class Job:
             inputs=self.inputs,
             limits=self.limits,
             files=files,
+            title=str(self.page.get("title") or ""),
+            description=str(self.page.get("description") or ""),
+            section=str(self.page.get("section") or ""),
+            data=self.page.get("data"),
+            changes=self.page.get("changes"),
         )
 
 
@@ -128,9 +152,23 @@ def kernel_environment(data_dir: str | None) -> dict[str, str]:
     ``data_dir`` (when given) and without ``JPY_SESSION_NAME`` (a JupyterLab kernel passes it to
     every child; with it ``analysis.explore`` would take a headless report for a live one)."""
     env = {key: value for key, value in os.environ.items() if key != "JPY_SESSION_NAME"}
+    env.update(deterministic_figures(env))
     if data_dir:
         env["ROUNDUP_DATA_DIR"] = str(data_dir)
     return env
+
+
+#: matplotlib settings that make SVG figures the same bytes on every run (svg.hashsalt).
+KERNEL_MATPLOTLIBRC = (
+    Path(__file__).resolve().parent.parent / "present" / "charts" / "kernel.matplotlibrc"
+)
+
+
+def deterministic_figures(env: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables that make a kernel's SVG figures reproducible (fixed clip ids and
+    date: ``MATPLOTLIBRC`` and ``SOURCE_DATE_EPOCH``), unless ``env`` sets them already."""
+    wanted = {"MATPLOTLIBRC": str(KERNEL_MATPLOTLIBRC), "SOURCE_DATE_EPOCH": "0"}
+    return {key: value for key, value in wanted.items() if key not in env}
 
 
 def abort_running_reports() -> None:
@@ -239,19 +277,38 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
 def _write_page(out: Path, job: Job, nb: Any, error: RunError | None) -> RunError | None:
     """Write ``index.html`` for the executed ``nb``; the run's error (an HTML export failure
     becomes the error of a run that had none)."""
-    head = render.header(job.name, job.notebook_label, job.parameters, error, nb)
+    head = render.header(job.name, job.notebook_label, job.parameters, error, nb, job.page)
+    if job.pdf and error is None:
+        head["pdf"] = job.pdf_name  # the header links the PDF made next to the page
     try:
         page = render.report_page(nb, head)
     except Exception as export_exc:  # a broken output must not lose the run record
         error = error or RunError(type(export_exc).__name__, f"HTML export failed: {export_exc}")
-        page = render.fallback_page(job.name, error.text())
+        page = render.fallback_page(job.page.get("title") or job.name, error.text())
     (out / "index.html").write_text(page, encoding="utf-8")
     return error
 
 
+def _write_pdf(out: Path, job: Job, nb: Any) -> RunError | None:
+    """Print ``index.html`` to ``<name>.pdf`` with this process's browser; on failure, the
+    page is written again with the error banner (and no PDF link) and the error returned."""
+    from analysis.reports import pdf
+
+    chromium = Path(job.chromium) if job.chromium else None
+    try:
+        renderer = pdf.process_renderer(chromium, timeout=job.pdf_timeout)
+        renderer.render(out / "index.html", out / job.pdf_name, title=job.name)
+    except pdf.PdfError as exc:
+        error = RunError(type(exc).__name__, str(exc))
+        _write_page(out, dataclasses.replace(job, pdf=False), nb, error)
+        return error
+    return None
+
+
 def run_report(job: Job) -> RunRecord:
-    """Execute one report and write ``<name>.ipynb``, ``index.html`` and ``run.json`` into
-    ``job.output_dir`` (created if needed). Returns the run's record.
+    """Execute one report and write ``<name>.ipynb``, ``index.html``, ``<name>.pdf`` (a good run
+    with ``job.pdf``) and ``run.json`` into ``job.output_dir`` (created if needed). Returns the
+    run's record.
 
     The run is ``"failed"`` when papermill (or the kernel) raised, when a limit was hit (see the
     module docstring), when any output is an error, or when a code cell tagged ``chart`` has no
@@ -277,10 +334,13 @@ def run_report(job: Job) -> RunRecord:
         nbformat.write(nb, str(executed))
     _cap_file(out / "kernel.log", KERNEL_LOG_LIMIT)
     error = _write_page(out, job, nb, error)
+    if job.pdf and error is None:
+        error = _write_pdf(out, job, nb)
     files = {
         "html": "index.html",
         "notebook": executed.name,
         "kernel_log": "kernel.log" if (out / "kernel.log").is_file() else None,
+        "pdf": job.pdf_name if (out / job.pdf_name).is_file() else None,
     }
     record = job.record(error, started, round(time.perf_counter() - clock, 3), files)
     record.write(out)
@@ -292,7 +352,7 @@ def _failed_record(job: Job, error: RunError) -> RunRecord:
     out = Path(job.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(render.fallback_page(job.name, error.text()), "utf-8")
-    files = {"html": "index.html", "notebook": None, "kernel_log": None}
+    files = {"html": "index.html", "notebook": None, "kernel_log": None, "pdf": None}
     record = job.record(error, now_iso(), 0.0, files)
     record = dataclasses.replace(record, finished=record.started)
     record.write(out)
