@@ -2,10 +2,10 @@
 
 **The rule** (:func:`choose`). For a subject (an app or a company) and a measure (downloads,
 consumer spending, a user metric, a valuation, money raised at a listing) as known on
-``as_of``: keep the rows whose ``as_of`` period ended by then (:func:`known_by`); show the
-latest reported (the latest ``as_of``; where one date lies inside another's period,
-"2021-07-12" inside "2021-07", the more precise one); among rows reported on the same date,
-the producer of the figure decides, in this order (:data:`PRODUCER_RANK`):
+``as_of``: keep the rows whose ``as_of`` period ended by then and whose source was out by
+then (:func:`known`, :func:`known_by`); show the latest reported (the latest ``as_of``; where
+one date lies inside another's period, "2021-07-12" inside "2021-07", the more precise one);
+among rows reported on the same date, the producer of the figure decides, in this order (:data:`PRODUCER_RANK`):
 
 1. ``filing``      a regulator's or a company's filing (prospectus, F-1, court complaint)
 2. ``company``     the company's own statement (announcement, results release)
@@ -201,8 +201,10 @@ def _dataset_facts(pkg: Package, ds: str, as_of: str | None, src: pd.DataFrame) 
 
 
 def pkg_key(rec: dict) -> str:
-    """Name of the identifier column of a record (record_id, round_id, listing_id)."""
-    return next(k for k in ("record_id", "round_id", "listing_id") if k in rec)
+    """Name of the identifier column of a record (record_id, round_id, listing_id, ...)."""
+    return next(
+        k for k in ("record_id", "round_id", "listing_id", "stake_id", "event_id") if k in rec
+    )
 
 
 def facts(pkg: Package, as_of: str | None = None) -> pd.DataFrame:

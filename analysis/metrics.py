@@ -34,7 +34,7 @@ from analysis.history import (
     series,
     sources_differ,
 )
-from analysis.present.formatting import in_words
+from analysis.key_figures import key_figures
 
 if TYPE_CHECKING:
     from analysis.data import Package
@@ -327,82 +327,6 @@ def stakes_of(pkg: Package, investor: str | None = None, as_of: str | None = Non
     if investor:
         df = df[df["investor"] == resolve_company(pkg, investor)]
     return df.sort_values(["investor", "company"]).reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- every figure
-
-
-#: (dataset, figure column, qualifier column, unit, subject columns, measure label) of every figure.
-_FIGURES = [
-    ("downloads", "value", "qualifier", None, ("app",), None),
-    ("funding_rounds", "amount_usd", "qualifier", "USD", ("company",), "Funding raised"),
-    ("funding_rounds", "valuation_usd", "valuation_qualifier", "USD", ("company",), "Valuation"),
-    ("stakes", "stake_pct", "qualifier", "percent", ("investor", "company"), "Stake"),
-    (
-        "stakes",
-        "investment_usd",
-        "investment_qualifier",
-        "USD",
-        ("investor", "company"),
-        "Invested",
-    ),
-    ("user_bases", "users", "qualifier", "users", ("company",), None),
-    ("regulatory_events", "threshold_users", None, "users", ("agency",), "Review threshold"),
-    ("listings", "amount_raised_usd", "qualifier", "USD", ("company",), "Raised at listing"),
-]
-_KEY_FIGURE_COLUMNS = [
-    "subject",
-    "measure",
-    "value",
-    "unit",
-    "qualifier",
-    "as_of",
-    "dataset",
-    "source_id",
-]
-
-
-def _measure_and_unit(ds: str, rec: dict, unit: str | None, label: str | None) -> tuple[str, str]:
-    """What a figure of dataset ``ds`` measures, in words, and its unit."""
-    if ds == "downloads":
-        measure = "Downloads" if rec["measure"] == "downloads" else "Consumer spending"
-        if rec.get("period", "cumulative") != "cumulative":  # never read as a lifetime total
-            measure += f" ({in_words(rec['period']).lower()})"
-        return measure, "USD" if rec["unit"] == "USD" else "downloads"
-    if ds == "user_bases":
-        return in_words(rec["metric"]), unit
-    return label, unit
-
-
-def key_figures(pkg: Package, as_of: str | None = None) -> pd.DataFrame:
-    """Every figure in the data, one row each, with its qualifier, as_of and source.
-
-    Columns: ``subject`` (string: the app or company, "investor in company" for stakes),
-    ``measure`` (string), ``value`` (Float64, in ``unit``), ``unit`` (string: USD, percent,
-    users, downloads), ``qualifier`` (string), ``as_of`` (string, partial ISO date),
-    ``dataset`` (string), ``source_id`` (string). Sorted by dataset order, then subject.
-    """
-    rows = []
-    for ds, col, qcol, unit, subject_cols, label in _FIGURES:
-        df = known(pkg, ds, as_of)
-        for rec in df[df[col].notna()].to_dict("records"):
-            measure, row_unit = _measure_and_unit(ds, rec, unit, label)
-            rows.append(
-                {
-                    "subject": " in ".join(str(rec[c]) for c in subject_cols),
-                    "measure": measure,
-                    "value": float(rec[col]),
-                    "unit": row_unit,
-                    "qualifier": rec[qcol] if qcol else "exact",
-                    "as_of": rec["as_of"],
-                    "dataset": ds,
-                    "source_id": rec["source_id"],
-                }
-            )
-    out = pd.DataFrame(rows, columns=_KEY_FIGURE_COLUMNS)
-    return out.astype(
-        {c: "string" for c in _KEY_FIGURE_COLUMNS if c != "value"} | {"value": "Float64"}
-    )
 
 
 # --------------------------------------------------------------------------- events

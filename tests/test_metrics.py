@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from analysis import metrics
 from analysis.data import Package
 from analysis.figures import Figure, compare, exceeds, rank
+from analysis.present import tables
 
 QUALS = ["exact", "approximate", "at_least", "at_most"]
 figures = st.builds(
@@ -255,3 +256,26 @@ def test_period_figures_are_never_read_as_lifetime_totals():
     assert (club["reached"] == "yes").all()
     measures = set(metrics.key_figures(Package.open())["measure"])
     assert {"Downloads", "Downloads (quarter)", "Consumer spending (half year)"} <= measures
+
+
+def test_key_figures_show_one_figure_per_subject_and_measure_with_differing_alternatives():
+    pkg = Package.open()
+    july = metrics.key_figures(pkg, as_of="2021-07-31")
+    assert not july.duplicated(["subject", "measure"]).any()
+    # the data: SoftBank's stake in Didi as the press gave it on 30 Jun 2021 and as the
+    # prospectus gave it (dated June 2021, a period holding 30 Jun)
+    stakes = pkg.load("stakes")
+    held = stakes[(stakes["investor"] == "SoftBank") & (stakes["company"] == "Didi")]
+    pairs = set(zip(held["stake_pct"], held["as_of"], strict=True))
+    assert {(20.2, "2021-06-30"), (21.5, "2021-06")} <= pairs
+    row = july[(july["subject"] == "SoftBank in Didi") & (july["measure"] == "Stake")].iloc[0]
+    # the more precise date is the later one; the prospectus figure stays in view beside it
+    assert (row["value"], row["as_of"]) == (20.2, "2021-06-30")
+    assert [(v, d) for v, _q, d, _s in row["alternatives"]] == [(21.5, "2021-06")]
+    text = repr(tables.key_figures_table(july, sources=pkg.load("sources")))
+    assert "21.5% (" in text and row["alternatives"][0][3] in set(pkg.load("sources")["source_id"])
+    # a figure whose sources agree shows no alternative; an earlier one is history, not one
+    then = metrics.key_figures(pkg, as_of="2020-06-30")
+    tiktok = then[(then["subject"] == "TikTok") & (then["measure"] == "Downloads")].iloc[0]
+    assert (tiktok["value"], tiktok["qualifier"], tiktok["as_of"]) == (2e9, "at_least", "2020-04")
+    assert tiktok["alternatives"] == []

@@ -2,7 +2,9 @@
 
 Modules:
   ``formatting``  the one formatter: figures with qualifier marks, dates, source notes
-  ``tables``      :class:`~analysis.present.tables.ReaderTable` and one table per dataset
+  ``reader``      :class:`~analysis.present.reader.ReaderTable`, a table for readers, and ``reader_table``
+  ``tables``      one reader table per dataset or question (re-exports the two above and below)
+  ``history_tables``  where sources differ, who backs each figure, a company's dated history
   ``charts``      house-style matplotlib Figures, one module per chart kind
 
 Nothing here loads data: each function receives the DataFrames it shows, the ``sources``

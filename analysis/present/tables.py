@@ -1,20 +1,26 @@
 """Tables written for readers: figures in human units with their qualifier, dates in words, a source line.
 
 Each function receives the rows to show and the ``sources`` dataset (for the source line) as
-DataFrames; nothing here loads data or imports matplotlib. :class:`ReaderTable` renders as HTML in notebooks and reports
-(a pandas Styler with a fixed id, so stored outputs do not change between runs) and as plain
-text elsewhere (its ``repr`` is the table itself, never an object address).
+DataFrames; nothing here loads data or imports matplotlib. Each returns a :class:`ReaderTable`
+(:mod:`analysis.present.reader`: HTML in notebooks and reports, plain text elsewhere). The
+tables of what was known when (sources that differ, who backs each figure, a company's
+history) live in :mod:`analysis.present.history_tables` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import html
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
-from analysis.present.formatting import format_date, format_figure, in_words, source_note
+from analysis.present.formatting import format_figure, in_words, source_note
+from analysis.present.history_tables import (
+    backing_table,
+    history_table,
+    producer_of,
+    sources_differ_table,
+)
+from analysis.present.reader import ReaderTable, reader_table
 
 __all__ = [
     "ReaderTable",
@@ -34,104 +40,6 @@ __all__ = [
     "stakes_table",
     "user_bases_table",
 ]
-
-
-class ReaderTable:
-    """A formatted table: HTML (pandas Styler, fixed id, no index) in notebooks, text elsewhere.
-
-    ``frame`` holds the display strings; ``caption`` is the title; ``note`` the source line.
-    """
-
-    def __init__(
-        self, frame: pd.DataFrame, caption: str = "", note: str = "", table_id: str = "table"
-    ):
-        self.frame = frame
-        self.caption = caption
-        self.note = note
-        self.table_id = re.sub(r"[^A-Za-z0-9_-]+", "-", table_id)
-
-    def to_html(self) -> str:
-        """HTML of the table: caption, body and source note; all text escaped."""
-        if self.frame.empty:
-            what = html.escape(self.caption or "Table")
-            return f'<p class="reader-table-empty"><em>{what}: none in the data.</em></p>'
-        styler = (
-            self.frame.style.hide(axis="index")
-            .set_uuid(self.table_id)
-            .set_caption(html.escape(self.caption))
-            .format(escape="html")
-            .set_table_attributes('class="reader-table"')
-            .set_table_styles(
-                [
-                    {"selector": "th, td", "props": "text-align: left; padding: 4px 10px;"},
-                    {"selector": "caption", "props": "text-align: left; font-weight: bold;"},
-                ]
-            )
-        )
-        body = styler.to_html()
-        note = (
-            f'<p class="source-note"><small>{html.escape(self.note)}</small></p>'
-            if self.note
-            else ""
-        )
-        return f'<div class="reader-table-wrap">{body}{note}</div>'
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def __repr__(self) -> str:
-        lines = [self.caption] if self.caption else []
-        if self.frame.empty:
-            lines = [f"{self.caption or 'Table'}: none in the data."]
-        else:
-            lines.append(self.frame.to_string(index=False))
-        if self.note:
-            lines.append(self.note)
-        return "\n".join(lines)
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-
-def reader_table(
-    df: pd.DataFrame,
-    columns: Mapping[str, str],
-    *,
-    sources: pd.DataFrame,
-    figures: Mapping[str, tuple[str | None, str]] | None = None,
-    dates: Iterable[str] = (),
-    caption: str = "",
-    source_ids: Iterable[str] | None = None,
-    table_id: str = "table",
-) -> ReaderTable:
-    """Turn a dataset slice into a :class:`ReaderTable`.
-
-    ``columns`` maps source column -> header shown (order kept). ``figures`` maps a figure column
-    to ``(qualifier column or None, unit)`` to format it with :func:`format_figure`; ``dates``
-    names partial-date columns to format with :func:`format_date`. ``source_ids`` defaults to
-    the ``source_id`` column of ``df``; the note names them from ``sources`` (the sources
-    dataset). Raises ``KeyError`` for a column not in ``df`` or a source id not in ``sources``.
-    """
-    figures = dict(figures or {})
-    dates = set(dates)
-    out = pd.DataFrame(index=df.index)
-    for col, header in columns.items():
-        if col not in df.columns:
-            raise KeyError(
-                f"column {col!r} not in the table (has: {', '.join(map(str, df.columns))})"
-            )
-        if col in figures:
-            qcol, unit = figures[col]
-            quals = df[qcol] if qcol else ["exact"] * len(df)
-            out[header] = [format_figure(v, q, unit) for v, q in zip(df[col], quals, strict=True)]
-        elif col in dates:
-            out[header] = [format_date(v) for v in df[col]]
-        else:
-            out[header] = ["–" if pd.isna(v) else str(v) for v in df[col]]
-    if source_ids is None:
-        source_ids = list(df["source_id"]) if "source_id" in df.columns else []
-    note = source_note(source_ids, sources) if source_ids else ""
-    return ReaderTable(out.reset_index(drop=True), caption=caption, note=note, table_id=table_id)
 
 
 # --------------------------------------------------------------------------- dataset tables
@@ -325,18 +233,37 @@ def exposure_table(
 def key_figures_table(
     figures: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Key figures"
 ) -> ReaderTable:
-    """:func:`analysis.metrics.key_figures` as a reader table, each figure with its qualifier mark."""
+    """:func:`analysis.metrics.key_figures` as a reader table, each figure with its qualifier mark.
+
+    Columns shown: Who, Measure, Figure (the one the rule chose), As of, Other sources say (the
+    figures other sources gave for that date where they read differently, each with who
+    produced it; "–" where none). The note names every source, the alternatives' included.
+    """
+    by_id = sources.set_index("source_id")
     df = figures.copy()
     df["figure"] = [
         format_figure(v, q, u)
         for v, q, u in zip(df["value"], df["qualifier"], df["unit"], strict=True)
     ]
+    df["also"] = [
+        "; ".join(f"{format_figure(v, q, u)} ({producer_of(by_id, s)})" for v, q, _d, s in alts)
+        or "–"
+        for alts, u in zip(df["alternatives"], df["unit"], strict=True)
+    ]
+    ids = list(df["source_id"]) + [s for alts in df["alternatives"] for *_f, s in alts]
     return reader_table(
         df,
-        {"subject": "Who", "measure": "Measure", "figure": "Figure", "as_of": "As of"},
+        {
+            "subject": "Who",
+            "measure": "Measure",
+            "figure": "Figure",
+            "as_of": "As of",
+            "also": "Other sources say",
+        },
         dates=["as_of"],
         sources=sources,
         caption=caption,
+        source_ids=ids,
         table_id="key-figures",
     )
 
@@ -406,123 +333,3 @@ def club_table(
         caption=caption,
         table_id="club",
     )
-
-
-def _unit_of(unit) -> str:
-    """The formatting unit of a figure's unit ("USD", "users", "downloads"; else a bare count)."""
-    return str(unit) if unit in ("USD", "users", "downloads", "percent") else ""
-
-
-def sources_differ_table(
-    differ: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Where sources give figures"
-) -> ReaderTable:
-    """Subjects and measures where several sources give a figure for the same date.
-
-    ``differ``: rows of :func:`analysis.history.sources_differ`. Columns shown: Subject,
-    Measure (in words, with the period when not cumulative, and a listing's status), Date,
-    Sources (``"consistent"`` or ``"differ"``), Figures ("≥ 1.0B downloads (Sensor Tower) ·
-    1.0B downloads (…)", the figure shown first). The note names every source.
-    """
-    by_id = sources.set_index("source_id")
-    shown = pd.DataFrame(
-        {
-            "Subject": differ["subject"].astype(str),
-            "Measure": [
-                in_words(m)
-                + ("" if p == "cumulative" else f" ({in_words(p).lower()})")
-                + ("" if pd.isna(s) else f", {s}")
-                for m, p, s in zip(
-                    differ["measure"], differ["period"], differ["status"], strict=True
-                )
-            ],
-            "Date": [format_date(d) for d in differ["as_of"]],
-            "Sources": differ["verdict"].astype(str),
-            "Figures": [
-                " · ".join(
-                    f"{format_figure(v, q, _unit_of(u))} ({_who(by_id, sid)})" for v, q, sid in figs
-                )
-                for figs, u in zip(differ["figures"], differ["unit"], strict=True)
-            ],
-        }
-    )
-    ids = [sid for figs in differ["figures"] for _v, _q, sid in figs]
-    note = source_note(ids, sources) if ids else ""
-    return ReaderTable(shown, caption=caption, note=note, table_id="sources-differ")
-
-
-def _who(by_id: pd.DataFrame, sid: str) -> str:
-    """Who produced a source's figure (its producer, else its publisher)."""
-    if sid not in by_id.index:
-        return sid
-    row = by_id.loc[sid]
-    return str(row["producer"] if pd.notna(row["producer"]) else row["publisher"])
-
-
-def backing_table(
-    figures: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Figures and their sources"
-) -> ReaderTable:
-    """Each figure shown for a company and the sources behind it.
-
-    ``figures``: rows of :func:`analysis.history.company_figures`. Columns shown: Subject,
-    Measure, Figure (with its qualifier mark and unit), As of, Source (who produced the figure
-    shown), Also reported by (the other sources known then). The note names every source.
-    """
-    by_id = sources.set_index("source_id")
-    shown = pd.DataFrame(
-        {
-            "Subject": figures["subject"].astype(str),
-            "Measure": [
-                in_words(m) + ("" if p == "cumulative" else f" ({in_words(p).lower()})")
-                for m, p in zip(figures["measure"], figures["period"], strict=True)
-            ],
-            "Figure": [
-                format_figure(v, q, _unit_of(u))
-                for v, q, u in zip(
-                    figures["value"], figures["qualifier"], figures["unit"], strict=True
-                )
-            ],
-            "As of": [format_date(d) for d in figures["as_of"]],
-            "Source": [_who(by_id, s) for s in figures["source_id"]],
-            "Also reported by": [
-                "; ".join(_who(by_id, s) for s in str(o).split("; ") if s) if pd.notna(o) else ""
-                for o in figures["other_sources"]
-            ],
-        }
-    )
-    ids = list(figures["source_id"]) + [
-        s for o in figures["other_sources"].dropna() for s in str(o).split("; ") if s
-    ]
-    note = source_note(ids, sources) if ids else ""
-    return ReaderTable(shown, caption=caption, note=note, table_id="figures-sources")
-
-
-def history_table(
-    rows: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "What was reported when"
-) -> ReaderTable:
-    """A company's dated figures, oldest first, each with who produced it.
-
-    ``rows``: rows of :func:`analysis.history.company_history` (or :func:`~analysis.history.facts`).
-    Columns shown: Date, Subject, Measure (with a non-cumulative period), Figure, Source (the
-    producer) and Kind (filing / company / measurement / press). The note names every source.
-    """
-    by_id = sources.set_index("source_id")
-    shown = pd.DataFrame(
-        {
-            "Date": [format_date(d) for d in rows["as_of"]],
-            "Subject": rows["subject"].astype(str),
-            "Measure": [
-                in_words(m)
-                + ("" if p == "cumulative" else f" ({in_words(p).lower()})")
-                + ("" if pd.isna(s) else f", {s}")
-                for m, p, s in zip(rows["measure"], rows["period"], rows["status"], strict=True)
-            ],
-            "Figure": [
-                format_figure(v, q, _unit_of(u))
-                for v, q, u in zip(rows["value"], rows["qualifier"], rows["unit"], strict=True)
-            ],
-            "Source": [_who(by_id, s) for s in rows["source_id"]],
-            "Kind": rows["producer_kind"].astype(str),
-        }
-    )
-    note = source_note(list(rows["source_id"]), sources) if len(rows) else ""
-    return ReaderTable(shown, caption=caption, note=note, table_id="history")

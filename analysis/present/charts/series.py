@@ -50,6 +50,20 @@ def _series_key(quals: Sequence[str], color: str) -> tuple[list, list[str]] | No
     return handles, [QUALIFIER_KEY[q] for q in present]
 
 
+def _label_lifts(dates: Sequence[pd.Timestamp], near: float = 0.1) -> list[int]:
+    """Points to raise each point's label by, so labels of points close in time stack up.
+
+    A point within ``near`` of the time span of the previous one has its label a line above
+    that one's (two lines of 8.5 pt text); a point farther away starts again at 0.
+    """
+    lifts = [0] * len(dates)
+    span = (dates[-1] - dates[0]) if len(dates) > 1 else pd.Timedelta(0)
+    for i in range(1, len(dates)):
+        if span and dates[i] - dates[i - 1] < span * near:
+            lifts[i] = lifts[i - 1] + 24
+    return lifts
+
+
 def series_chart(
     df: pd.DataFrame,
     *,
@@ -90,6 +104,7 @@ def series_chart(
         frame.fit(3.0)
         ax = frame.fig.add_subplot()
         ax.step(dates, values, where="post", color=color, linewidth=1.8, zorder=2)
+        lifts = _label_lifts(dates)
         for i, (d, v, q, text) in enumerate(zip(dates, values, quals, texts, strict=True)):
             marker, filled = MARKERS[q]
             ax.plot(
@@ -105,7 +120,7 @@ def series_chart(
             ax.annotate(
                 f"{text}\n{names[i]}",
                 xy=(d, v),
-                xytext=(0, 8),
+                xytext=(0, 8 + lifts[i]),
                 textcoords="offset points",
                 ha="right" if i == len(dates) - 1 and len(dates) > 1 else "center",
                 va="bottom",
