@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from analysis.reports.plan import Report
 
 
+#: ``roundup``'s exit codes (their meanings: :mod:`analysis.cli`).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
 def out() -> Console:
     """stdout: results."""
     return Console(highlight=False)
@@ -32,6 +36,12 @@ def out() -> Console:
 def err() -> Console:
     """stderr: logs, progress, errors."""
     return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``message`` to stderr and return the Exit to raise."""
+    err().print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
 
 
 def params_text(params: dict[str, Any]) -> str:
