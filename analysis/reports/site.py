@@ -100,7 +100,8 @@ def _render(template: str, **values: Any) -> str:
 def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
     """Write ``index.json`` and the pages made from it, atomically, every text escaped:
     ``index.html`` (the front page: reports by section), ``build.html`` (durations, run ids,
-    parameters, errors; the recent builds of ``index["builds"]``) and ``changes.html`` (what changed in the figures in this build)."""
+    parameters, errors; the recent builds of ``index["builds"]``) and ``changes.html`` (what
+    changed in the figures in this build)."""
     counts = index["build"]["counts"]
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     sections = [
