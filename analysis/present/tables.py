@@ -246,9 +246,13 @@ def key_figures_table(
         for v, q, u in zip(df["value"], df["qualifier"], df["unit"], strict=True)
     ]
     df["also"] = [
-        "; ".join(f"{format_figure(v, q, u)} ({producer_of(by_id, s)})" for v, q, _d, s in alts)
+        "; ".join(
+            f"{_apart(v, q, u, value, shown)} ({producer_of(by_id, s)})" for v, q, _d, s in alts
+        )
         or "–"
-        for alts, u in zip(df["alternatives"], df["unit"], strict=True)
+        for alts, u, value, shown in zip(
+            df["alternatives"], df["unit"], df["value"], df["figure"], strict=True
+        )
     ]
     ids = list(df["source_id"]) + [s for alts in df["alternatives"] for *_f, s in alts]
     return reader_table(
@@ -266,6 +270,19 @@ def key_figures_table(
         source_ids=ids,
         table_id="key-figures",
     )
+
+
+def _apart(value: float, qualifier: str, unit: str, shown_value: float, shown: str) -> str:
+    """An alternative figure written so that it reads apart from the one shown (``shown``).
+
+    "$4.22B" beside "$4.2B" (one more digit); where digits do not tell them apart (205.4M and
+    205.0M both read "205M"), the whole numbers: "205,400,000, not 205,000,000".
+    """
+    for digits in (1, 2):
+        text = format_figure(value, qualifier, unit, digits)
+        if text != shown:
+            return text
+    return f"{value:,.0f}, not {shown_value:,.0f}"
 
 
 def profile_header(profile: Mapping, *, sources: pd.DataFrame) -> ReaderTable:

@@ -82,3 +82,24 @@ def test_profile_header_shows_aliases():
     t = tables.profile_header(metrics.company_profile(Package.open(), "Kanzhun"), sources=SOURCES)
     assert t.caption == "Boss Zhipin"
     assert "Kanzhun" in repr(t)
+
+
+def test_key_figures_table_writes_alternatives_apart_and_names_their_sources():
+    figures = pd.DataFrame(
+        {
+            "subject": ["TikTok", "Meituan"],
+            "measure": ["Downloads (quarter)", "Raised at listing"],
+            "value": pd.array([205e6, 4.2e9], dtype="Float64"),
+            "unit": ["downloads", "USD"],
+            "qualifier": ["exact", "exact"],
+            "as_of": ["2021-06", "2018-09-20"],
+            "dataset": ["downloads", "listings"],
+            "source_id": ["tc-2021-07", "tc-2021-07"],
+            "producer_kind": ["press", "press"],
+            "alternatives": [[(205.4e6, "exact", "2021-06", "tc-2021-07-sensortower")], []],
+        }
+    )
+    text = repr(tables.key_figures_table(figures, sources=SOURCES))
+    # both read "205M downloads": the whole numbers tell them apart
+    assert "205,400,000, not 205,000,000 (Sensor Tower)" in text
+    assert "Sensor Tower via TechCrunch" in text  # the alternative's source is in the note
