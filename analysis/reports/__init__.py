@@ -6,6 +6,7 @@ Rooms (import them directly; this package stays import-free):
 ``options``      BuildOptions: every build option and its default, once (the CLI reads them)
 ``plan``         load_plan(), select(), adhoc_report(), report_name(), PlanError
 ``parameters``   the parameters cell read as papermill reads it; check_parameters(), parse_params()
+``kernelspecs``  kernel_for(), check_installed(): the notebook's kernel, or --kernel; installed?
 ``fingerprint``  input_hashes(), shared_hashes(), unchanged(): is a report unchanged?
 ``engine``       the papermill engine "roundup" (entry point): report deadline, output limit
 ``job``          Job, run_report() (the one job function), run_report_returning_files()

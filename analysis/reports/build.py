@@ -34,9 +34,11 @@ from analysis.errors import RoundupError
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
 from analysis.reports.fingerprint import input_hashes, shared_hashes, unchanged
 from analysis.reports.job import Job
+from analysis.reports.kernelspecs import check_installed, kernel_for
 from analysis.reports.options import FORK_KERNEL, BuildOptions
 from analysis.reports.plan import Report, slugify
-from analysis.reports.publish import STAGING, index_entry, publish, sweep
+from analysis.reports.publish import STAGING, index_entry, publish, sweep, unpublished_entry
+from analysis.reports.record import RunRecord
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 
 __all__ = [
@@ -89,8 +91,9 @@ class InvalidData(RoundupError, ValueError):
 class BuildEvent:
     """Progress of a build, passed to ``on_event``.
 
-    ``kind`` is ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged
-    report, ``entry`` set) or ``"finished"`` (a report ran, ``entry`` set).
+    ``kind`` is ``"waiting"`` (another build holds the lock, ``entry["lock"]`` its path),
+    ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged report,
+    ``entry`` set) or ``"finished"`` (a report ran, ``entry`` set).
     """
 
     kind: str
@@ -213,25 +216,34 @@ class Build:
         self.build_id = ""
         self.entries: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
+        self.kernels: dict[str, str] = {}  # report name -> the kernel it runs in
+        self.interrupted: str | None = None  # when a killed build left its leftovers
 
     # -- the whole build
     def run(self) -> BuildSummary:
         """Run the build; its summary.
 
         Raises :class:`InvalidData` (before any kernel starts or file is written) if a report
-        would run and the data package is invalid, :class:`SiteLocked` if ``options.wait`` is
+        would run and the data package is invalid,
+        :class:`~analysis.reports.kernelspecs.UnknownKernel` (also before) if a report would run
+        in a kernel that is not installed, :class:`SiteLocked` if ``options.wait`` is
         false and another build holds the lock, :class:`BuildInterrupted` on SIGINT/SIGTERM,
         and ``OSError`` when ``out_dir`` cannot be written or a dask scheduler reached.
         """
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
         self.inputs = {r.name: input_hashes(r.notebook, r.parameters, shared) for r in self.plan}
-        if self.options.force or any(
-            unchanged(self.out_dir / name, inputs) is None for name, inputs in self.inputs.items()
-        ):
+        to_run = [
+            r
+            for r in self.plan
+            if self.options.force or unchanged(self.out_dir / r.name, self.inputs[r.name]) is None
+        ]
+        if to_run:
             # something will run: the data must be valid first (unchanged reports were built
             # from data that was validated then; skipping them needs neither pandas nor a check)
             self._validate_data()
+            self.kernels = {r.name: kernel_for(r.notebook, self.options.kernel) for r in to_run}
+            check_installed(self.kernels)
         with self.signals.installed():
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with self._lock():
@@ -246,11 +258,14 @@ class Build:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        lock = filelock.FileLock(self.out_dir / ".lock", timeout=-1 if self.options.wait else 0)
+        lock = filelock.FileLock(self.out_dir / ".lock", timeout=0)
         try:
             lock.acquire()
         except filelock.Timeout:
-            raise SiteLocked(f"another build holds {self.out_dir / '.lock'}") from None
+            if not self.options.wait:
+                raise SiteLocked(f"another build holds {self.out_dir / '.lock'}") from None
+            self.emit(BuildEvent("waiting", entry={"lock": str(self.out_dir / ".lock")}))
+            lock.acquire(timeout=-1)
         try:
             yield
         finally:
@@ -259,7 +274,7 @@ class Build:
     def _run_locked(self, pool: Executor) -> BuildSummary:
         """Run and publish under the site's lock; the staging folder never outlives the build."""
         staging = self.out_dir / STAGING
-        sweep(self.out_dir)  # what a killed build left; we hold the lock
+        self.interrupted = sweep(self.out_dir)  # what a killed build left; we hold the lock
         staging.mkdir()
         self.started = _now()
         self.build_id = new_run_id(self.started)
@@ -305,7 +320,8 @@ class Build:
             inputs=inputs,
             data_dir=str(self.data_dir),
             timeout=self.options.timeout,
-            kernel_name=self.options.kernel_name,
+            kernel_name=self.kernels.get(report.name)
+            or kernel_for(report.notebook, self.options.kernel),
             report_timeout=self.options.report_timeout,
             max_output=self.options.max_output,
         )
@@ -321,7 +337,8 @@ class Build:
     def _start_fork_server(self, pool: Executor, jobs: Sequence[Job]) -> None:
         """One fork server for the whole build, shared by every local worker; it stops with
         this process. A no-change rebuild runs nothing and starts none."""
-        if jobs and self.options.kernel_name == FORK_KERNEL and isinstance(pool, LocalExecutor):
+        forked = any(job.kernel_name == FORK_KERNEL for job in jobs)
+        if forked and isinstance(pool, LocalExecutor):
             from analysis.reports.kernels import client
 
             client.ensure_server()
@@ -332,7 +349,7 @@ class Build:
         try:
             for job, record in results:
                 with self.signals.deferred():
-                    entry = publish(self.out_dir, Path(job.output_dir), record, self.options.keep)
+                    entry = self._publish(job, record)
                     self.entries[job.name] = entry
                     self._snapshot()
                 self.emit(BuildEvent("finished", entry=entry))
@@ -340,6 +357,15 @@ class Build:
             close = getattr(results, "close", None)
             if close is not None:
                 close()  # stops the executor's workers if we leave early
+
+    def _publish(self, job: Job, record: RunRecord) -> dict[str, Any]:
+        """Publish one run; its index entry. A run that cannot be published (disk full, a report
+        folder that is unwritable or a plain file) is that report's failure, with the reason:
+        the build goes on."""
+        try:
+            return publish(self.out_dir, Path(job.output_dir), record, self.options.keep)
+        except OSError as exc:
+            return unpublished_entry(self.out_dir, record, exc)
 
     def _snapshot(self) -> BuildSummary:
         """Write the index as it stands; the summary of the build so far."""
@@ -350,6 +376,9 @@ class Build:
             "started": self.started.isoformat(timespec="seconds"),
             "finished": _now().isoformat(timespec="seconds"),
             "counts": summary.counts(),
+            # a killed build (SIGKILL, power loss) left runs half-done: say so, with its time
+            "previous_build_interrupted": self.interrupted is not None,
+            "previous_build_interrupted_at": self.interrupted,
         }
         write_index(self.out_dir, merged_index(self.out_dir, ordered, build_info))
         return summary

@@ -50,6 +50,7 @@ __all__ = [
     "abort_running_reports",
     "crash_record",
     "kernel_environment",
+    "quiet_kernel_log",
     "run_report",
     "run_report_returning_files",
     "write_files",
@@ -116,6 +117,7 @@ class Job:
             started=started,
             finished=now_iso(),
             duration_s=duration_s,
+            kernel=self.kernel_name,
             versions=versions(),
             inputs=self.inputs,
             limits=self.limits,
@@ -168,6 +170,25 @@ def _stderr_to(log: Path) -> Iterator[None]:
         os.close(saved)
         if log.is_file() and log.stat().st_size == 0:
             log.unlink()
+
+
+#: What a kernel logs when it is shut down, not errors of the report: ipykernel's
+#: "KeyboardInterrupt caught in kernel" when jupyter_client interrupts it before shutdown.
+SHUTDOWN_NOISE = ("KeyboardInterrupt caught in kernel",)
+
+
+def quiet_kernel_log(path: Path) -> None:
+    """Remove the lines of :data:`SHUTDOWN_NOISE` from the kernel log ``path`` (every other line
+    stays); remove the log when nothing else is left."""
+    if not path.is_file():
+        return
+    with open(path, "rb") as fh:
+        lines = fh.readlines()
+    kept = [line for line in lines if not any(n.encode() in line for n in SHUTDOWN_NOISE)]
+    if not b"".join(kept).strip():
+        path.unlink()
+    elif len(kept) != len(lines):
+        path.write_bytes(b"".join(kept))
 
 
 def _cap_file(path: Path, limit: int) -> None:
@@ -236,17 +257,43 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
     return None
 
 
-def _write_page(out: Path, job: Job, nb: Any, error: RunError | None) -> RunError | None:
-    """Write ``index.html`` for the executed ``nb``; the run's error (an HTML export failure
-    becomes the error of a run that had none)."""
-    head = render.header(job.name, job.notebook_label, job.parameters, error, nb)
-    try:
-        page = render.report_page(nb, head)
-    except Exception as export_exc:  # a broken output must not lose the run record
-        error = error or RunError(type(export_exc).__name__, f"HTML export failed: {export_exc}")
-        page = render.fallback_page(job.name, error.text())
+def _page_of(job: Job, error: RunError | None, failures: list[RunError]) -> Any:
+    """A function rendering the page of an executed notebook with ``error`` in its header; an
+    HTML export failure renders the fallback page and is appended to ``failures``."""
+
+    def page_of(nb: Any) -> str:
+        head = render.header(job.name, job.notebook_label, job.parameters, error, nb)
+        try:
+            return render.report_page(nb, head)
+        except Exception as export_exc:  # a broken output must not lose the run record
+            failure = error or RunError(
+                type(export_exc).__name__, f"HTML export failed: {export_exc}"
+            )
+            failures.append(failure)
+            return render.fallback_page(job.name, failure.text())
+
+    return page_of
+
+
+def _write_outputs(out: Path, job: Job, nb: Any, error: RunError | None) -> RunError | None:
+    """Write ``<name>.ipynb`` and ``index.html`` for the executed ``nb``, each within
+    ``job.max_output`` bytes (:func:`analysis.reports.bounds.fit`); the run's error (cut output
+    or an HTML export failure becomes the error of a run that had none)."""
+    from analysis.reports.bounds import fit
+
+    failures: list[RunError] = []
+    text, page, cut = fit(nb, _page_of(job, error, failures), job.max_output)
+    if cut and (error is None or error.type != "OutputLimitExceeded"):
+        error = error or RunError(
+            "OutputLimitExceeded",
+            f"the report's executed notebook or page passed its limit of "
+            f"{job.max_output / 1024 / 1024:.1f} MB (--max-output); its output was cut there",
+        )
+        failures = []
+        text, page, _ = fit(nb, _page_of(job, error, failures), job.max_output)
+    (out / f"{job.name}.ipynb").write_text(text, encoding="utf-8")
     (out / "index.html").write_text(page, encoding="utf-8")
-    return error
+    return error or (failures[0] if failures else None)
 
 
 def run_report(job: Job) -> RunRecord:
@@ -273,10 +320,10 @@ def run_report(job: Job) -> RunRecord:
         nb = nbformat.read(job.notebook, as_version=4)
         nbformat.write(nb, str(executed))
     error = error_of(exc, nb)
-    if mark_failed_cell(nb, error):
-        nbformat.write(nb, str(executed))
+    mark_failed_cell(nb, error)
     _cap_file(out / "kernel.log", KERNEL_LOG_LIMIT)
-    error = _write_page(out, job, nb, error)
+    quiet_kernel_log(out / "kernel.log")
+    error = _write_outputs(out, job, nb, error)
     files = {
         "html": "index.html",
         "notebook": executed.name,

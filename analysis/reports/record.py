@@ -7,7 +7,8 @@
      "run_id", "started", "finished", "duration_s", "versions": {...}, "inputs": {...},
      "limits": {"cell_timeout_s", "report_timeout_s", "max_output_chars"},
      "files": {"html": "index.html", "notebook": null | "<name>.ipynb",
-               "kernel_log": null | "kernel.log"}}
+               "kernel_log": null | "kernel.log"},
+     "kernel": "<the kernel that ran it: a kernelspec name, or roundup-fork>"}
 
 ``error.cell_index`` indexes ``cells`` of the published ``.ipynb`` (papermill's error banner
 included); ``inputs`` are the hashes of :func:`analysis.reports.fingerprint.input_hashes`.
@@ -83,7 +84,9 @@ class RunRecord:
     """One run of one report, as ``run.json`` stores it (see the module docstring).
 
     ``parameters`` are the values the notebook ran with; ``started``/``finished`` ISO 8601 UTC
-    times; ``duration_s`` seconds; ``limits`` the run's limits (seconds, characters).
+    times; ``duration_s`` seconds; ``kernel`` the kernel that ran it (a kernelspec name, or
+    ``roundup-fork``; empty in records written before it was kept); ``limits`` the run's limits
+    (seconds, bytes).
     """
 
     report: str
@@ -99,6 +102,7 @@ class RunRecord:
     inputs: dict[str, str] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str | None] = field(default_factory=dict)
+    kernel: str = ""
 
     @property
     def ok(self) -> bool:

@@ -41,7 +41,7 @@ def test_run_record_round_trips_through_run_json_with_the_same_keys(tmp_path):
     on_disk = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
     assert list(on_disk) == [
         "report", "notebook", "parameters", "status", "error", "run_id", "started",
-        "finished", "duration_s", "versions", "inputs", "limits", "files",
+        "finished", "duration_s", "versions", "inputs", "limits", "files", "kernel",
     ]  # fmt: skip
     assert on_disk["error"] == {
         "type": "RuntimeError",
