@@ -2,6 +2,7 @@
 
 ``ROUNDUP_DATA_DIR``  folder holding ``datapackage.json`` and its CSV files (default: ``data/``)
 ``ROUNDUP_SITE_DIR``  where ``roundup build`` publishes the site (default: ``reports/site/``)
+``ROUNDUP_NOTEBOOKS_DIR``  the report notebooks the house-rule tests check (default: ``notebooks/``)
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ def data_dir() -> Path:
 
 
 def notebooks_dir() -> Path:
-    """Folder of the report notebooks (``notebooks/``)."""
-    return PROJECT_ROOT / "notebooks"
+    """Folder of the report notebooks: ``$ROUNDUP_NOTEBOOKS_DIR`` or the project's
+    ``notebooks/``."""
+    env = os.environ.get("ROUNDUP_NOTEBOOKS_DIR")
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "notebooks"
 
 
 def plan_file() -> Path:
