@@ -1,8 +1,8 @@
 """china-tech-roundup: curated, cited data on China's tech sector, its analysis and its reports.
 
 Submodules load lazily so that ``import analysis`` stays cheap (no pandas, matplotlib or
-papermill until a submodule is used): ``analysis.datasets``, ``analysis.metrics``,
-``analysis.charts``, ``analysis.tables``, ``analysis.reports``.
+papermill until a submodule is used): ``analysis.data``, ``analysis.figures``,
+``analysis.metrics``, ``analysis.present``, ``analysis.reports``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import importlib
 
 __version__ = "0.1.0"
 _SUBMODULES = {
-    "datasets",
+    "data",
+    "figures",
     "metrics",
-    "charts",
-    "tables",
+    "present",
+    "errors",
     "reports",
     "paths",
     "explore",

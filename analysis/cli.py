@@ -219,10 +219,10 @@ def _build_errors(data: Path | None) -> Iterator[None]:
 
 def _plan_failure(exc: Exception, data_dir: Path) -> typer.Exit:
     """A plan grid over the companies cannot expand from a broken package: say why."""
-    from analysis import datasets
+    from analysis.data import Package
 
     try:
-        problems = datasets.validate(data_dir)
+        problems = Package.open(data_dir).validate()
     except FileNotFoundError:
         problems = []
     if problems:
@@ -309,11 +309,11 @@ def validate(
     ] = None,
 ) -> None:
     """Check every file of the data package; print each problem grouped by file (exit 1 if any)."""
-    from analysis import datasets
+    from analysis.data import Package
 
     folder = directory.expanduser().resolve() if directory else paths.data_dir()
     try:
-        problems = datasets.validate(folder)
+        problems = Package(folder).validate()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
     if not problems:
@@ -328,14 +328,14 @@ def list_datasets(
     data: Annotated[Path | None, typer.Option(help="Data folder (default: data/)")] = None,
 ) -> None:
     """The data dictionary: every dataset (rows, sources) and its fields (type, unit, constraints,
-    keys), from ``analysis.datasets.dictionary``."""
+    keys), from :meth:`analysis.data.Package.dictionary`."""
+    from analysis.data import Package
 
-    from analysis import datasets
-
-    folder = _data_folder(data) or paths.data_dir()
+    package = Package.open(_data_folder(data))
+    folder = package.path
     try:
-        catalog = datasets.catalog(folder)
-        dictionary = datasets.dictionary(folder)
+        catalog = package.catalog()
+        dictionary = package.dictionary()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
     cli_output.print_datasets(catalog, dictionary, folder)

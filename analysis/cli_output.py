@@ -140,7 +140,7 @@ def print_summary(summary: BuildSummary, as_json: bool) -> None:
 
 def print_datasets(catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path) -> None:
     """The data dictionary as tables: the catalog (one row per dataset), then one table of
-    fields per dataset (columns of :func:`analysis.datasets.catalog` and ``dictionary``)."""
+    fields per dataset (columns of :meth:`analysis.data.Package.catalog` and ``dictionary``)."""
     import pandas as pd
 
     console = out()

@@ -1,5 +1,8 @@
 """Project-relative locations, each overridable by an environment variable.
 
+The library reads these variables here and nowhere else: a notebook's first cell opens
+``analysis.data.Package.open()`` (which asks :func:`data_dir`) and passes the Package down.
+
 ``ROUNDUP_DATA_DIR``  folder holding ``datapackage.json`` and its CSV files (default: ``data/``)
 ``ROUNDUP_SITE_DIR``  where ``roundup build`` publishes the site (default: ``reports/site/``)
 ``ROUNDUP_NOTEBOOKS_DIR``  the report notebooks the house-rule tests check (default: ``notebooks/``)

@@ -191,9 +191,7 @@ def bench_d(sizes: list[int], jobs: int) -> list[dict]:
 
 
 def bench_e(runs: int) -> dict:
-    load = (
-        "import analysis; [analysis.datasets.load(n) for n in analysis.datasets.catalog()['name']]"
-    )
+    load = "from analysis.data import Package; p = Package.open(); [p.load(n) for n in p.names()]"
     py = str(BIN / "python")
     a = [timed([py, "-c", load])[0] for _ in range(runs)]
     b = [timed([py, "-c", "import pandas"])[0] for _ in range(runs)]
@@ -203,7 +201,8 @@ def bench_e(runs: int) -> dict:
 F_SCRIPT = """
 import random, shutil, sys, tempfile, time
 from pathlib import Path
-from analysis import datasets, paths
+from analysis import paths
+from analysis.data import Package
 tmp = Path(tempfile.mkdtemp())
 shutil.copytree(paths.PROJECT_ROOT / "data", tmp / "data")
 rows = ["record_id,company,product,metric,users,qualifier,as_of,source_id,note"]
@@ -215,8 +214,8 @@ for i in range(100_000):
 (tmp / "data" / "user_bases.csv").write_text("\\n".join(rows) + "\\n", encoding="utf-8")
 import pandera.pandas  # imports are not what is measured
 start = time.perf_counter()
-df = datasets.load("user_bases", data_dir=tmp / "data")
-assert len(df) == 100_000 and datasets.validate(tmp / "data") == []
+df = Package(tmp / "data").load("user_bases")
+assert len(df) == 100_000 and Package(tmp / "data").validate() == []
 print(time.perf_counter() - start)
 shutil.rmtree(tmp)
 """

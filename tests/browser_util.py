@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from analysis.reports.pdf import CHROMIUM_ARGS as PDF_CHROMIUM_ARGS
+from analysis.reports.pdf import DEFAULT_CHROMIUM
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Playwright, Route
 
-#: Debian's Chromium (``apt-get install chromium``).
-CHROMIUM = Path("/usr/bin/chromium")
-
-#: Flags for a quiet, offline, container-friendly Chromium.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
+#: Debian's Chromium (``apt-get install chromium``), with the flags the PDF renderer uses for a
+#: quiet, offline, container-friendly browser.
+CHROMIUM = DEFAULT_CHROMIUM
+CHROMIUM_ARGS = list(PDF_CHROMIUM_ARGS)
 
 #: URLs a test page may load: local files, inline data, blobs and servers on this machine.
 _LOCAL_URL = re.compile(

@@ -23,8 +23,11 @@ def test_import_analysis_imports_no_heavy_library():
 
 def test_loading_data_does_not_import_matplotlib_or_papermill():
     mods = _modules_after(
-        "from analysis import datasets, metrics, tables\n"
-        "[datasets.load(n) for n in datasets.catalog()['name']]"
+        "from analysis import metrics\n"
+        "from analysis.present import tables\n"
+        "from analysis.data import Package\n"
+        "pkg = Package.open()\n"
+        "[pkg.load(n) for n in pkg.catalog()['name']]"
     )
     assert "pandas" in mods
     assert not {"matplotlib", "papermill", "nbconvert"} & mods

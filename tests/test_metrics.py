@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis import metrics
-from analysis.metrics import Figure, compare, exceeds
+from analysis.data import Package
+from analysis.figures import Figure, compare, exceeds, rank
 
 QUALS = ["exact", "approximate", "at_least", "at_most"]
 figures = st.builds(
@@ -102,7 +103,7 @@ def test_exceeds_agrees_with_every_value_the_qualifier_allows(fig, threshold):
 @given(st.lists(figures, min_size=1, max_size=8))
 def test_rank_puts_no_row_certainly_below_a_later_row(figs):
     df = pd.DataFrame({"value": [f.value for f in figs], "qualifier": [f.qualifier for f in figs]})
-    ranked = metrics.rank_figures(df)
+    ranked = rank(df)
     out = [Figure(v, q) for v, q in zip(ranked["value"], ranked["qualifier"], strict=True)]
     for i, a in enumerate(out):
         for b in out[i + 1 :]:
@@ -113,8 +114,9 @@ def test_rank_puts_no_row_certainly_below_a_later_row(figs):
 # ----------------------------------------------------------------- metrics on the data
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_exposure_on_the_article():
-    exp = metrics.review_exposure().set_index("company")
+    exp = metrics.review_exposure(Package.open()).set_index("company")
     assert exp.loc["Didi", "over_threshold"] == "yes"  # almost 500 million annual users
     assert exp.loc["Didi", "overseas_listing"] == "listed"
     assert bool(exp.loc["Didi", "under_review"]) is True
@@ -127,31 +129,35 @@ def test_review_exposure_on_the_article():
     assert exp.loc["ByteDance", "overseas_listing"] == "postponed"
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_exposure_threshold_changes_the_answer():
-    exp = metrics.review_exposure(threshold=3_000_000).set_index("company")
+    exp = metrics.review_exposure(Package.open(), threshold=3_000_000).set_index("company")
     assert exp.loc["Banma", "over_threshold"] == "no"  # 3,000,000 does not exceed 3,000,000
-    exp = metrics.review_exposure(threshold=440_000_000).set_index("company")
+    exp = metrics.review_exposure(Package.open(), threshold=440_000_000).set_index("company")
     assert exp.loc["Didi", "over_threshold"] == "yes"  # ~500M: at least 450M
-    exp = metrics.review_exposure(threshold=480_000_000).set_index("company")
+    exp = metrics.review_exposure(Package.open(), threshold=480_000_000).set_index("company")
     assert exp.loc["Didi", "over_threshold"] == "undetermined"
     with pytest.raises(ValueError, match="threshold"):
-        metrics.review_exposure(threshold=-1)
+        metrics.review_exposure(Package.open(), threshold=-1)
 
 
+@pytest.mark.usefixtures("article_data")
 def test_review_threshold_comes_from_the_draft_rule():
-    assert metrics.review_threshold() == 1_000_000
-    assert metrics.review_threshold(as_of="2021-07-09") is None
+    assert metrics.review_threshold(Package.open()) == 1_000_000
+    assert metrics.review_threshold(Package.open(), as_of="2021-07-09") is None
 
 
+@pytest.mark.usefixtures("article_data")
 def test_milestone_club_has_the_five_apps():
-    club = metrics.milestone_club()
+    club = metrics.milestone_club(Package.open())
     assert set(club["app"]) == {"TikTok", "WhatsApp", "Messenger", "Facebook", "Instagram"}
     assert (club["reached"] == "yes").all()
-    assert metrics.milestone_club(milestone=4e9)["reached"].eq("undetermined").all()
+    assert metrics.milestone_club(Package.open(), milestone=4e9)["reached"].eq("undetermined").all()
 
 
+@pytest.mark.usefixtures("article_data")
 def test_known_by_keeps_what_was_known_then():
-    ev = metrics.known_by(metrics.datasets.load("regulatory_events"), "2021-07-04")
+    ev = metrics.known_by(Package.open().load("regulatory_events"), "2021-07-04")
     assert set(ev["event_id"]) == {
         "security-review-rules-2020-04",
         "didi-review-2021-07-02",
@@ -161,22 +167,26 @@ def test_known_by_keeps_what_was_known_then():
         metrics.known_by(ev, "yesterday")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_company_profile_finds_a_company_by_alias():
-    prof = metrics.company_profile("kanzhun")
+    prof = metrics.company_profile(Package.open(), "kanzhun")
     assert prof["company"] == "Boss Zhipin"
     assert list(prof["regulatory_events"]["event_type"]) == ["review_opened"]
-    banma = metrics.company_profile("Banma")
+    banma = metrics.company_profile(Package.open(), "Banma")
     assert set(banma["stakes"]["investor"]) == {"Alibaba", "SAIC Motor"}
     assert len(banma["funding_rounds"]) == 2
 
 
 def test_unknown_company_suggests_close_names():
     with pytest.raises(metrics.UnknownCompanyError, match="Did you mean: Didi"):
-        metrics.resolve_company("Didy")
+        metrics.resolve_company(Package.open(), "Didy")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_threshold_sensitivity_grid():
-    grid = metrics.threshold_sensitivity([1_000_000, 3_000_000, 500_000_000]).set_index("company")
+    grid = metrics.threshold_sensitivity(
+        Package.open(), [1_000_000, 3_000_000, 500_000_000]
+    ).set_index("company")
     assert list(grid.loc["Didi", ["1000000", "3000000", "500000000"]]) == [
         "yes",
         "yes",
@@ -185,30 +195,42 @@ def test_threshold_sensitivity_grid():
     assert list(grid.loc["Banma", ["1000000", "3000000", "500000000"]]) == ["yes", "no", "no"]
     assert grid.loc["ByteDance", "1000000"] == "unknown"
     with pytest.raises(ValueError, match="at least one threshold"):
-        metrics.threshold_sensitivity([])
+        metrics.threshold_sensitivity(Package.open(), [])
 
 
+@pytest.mark.usefixtures("article_data")
 def test_rounds_since_and_stakes_of():
-    assert list(metrics.rounds_since("2019-01-01")["round_id"]) == ["banma-2021"]
-    assert list(metrics.rounds_since("2018-06-01")["round_id"]) == ["banma-2018", "banma-2021"]
-    assert set(metrics.stakes_of("softbank")["company"]) == {"Didi", "Full Truck Alliance"}
-    assert len(metrics.stakes_of("")) == 5
+    assert list(metrics.rounds_since(Package.open(), "2019-01-01")["round_id"]) == ["banma-2021"]
+    assert list(metrics.rounds_since(Package.open(), "2018-06-01")["round_id"]) == [
+        "banma-2018",
+        "banma-2021",
+    ]
+    assert set(metrics.stakes_of(Package.open(), "softbank")["company"]) == {
+        "Didi",
+        "Full Truck Alliance",
+    }
+    assert len(metrics.stakes_of(Package.open(), "")) == 5
     with pytest.raises(ValueError, match="ISO date"):
-        metrics.rounds_since("last year")
+        metrics.rounds_since(Package.open(), "last year")
     with pytest.raises(metrics.UnknownCompanyError):
-        metrics.stakes_of("Softbank Vision Fund 3")
+        metrics.stakes_of(Package.open(), "Softbank Vision Fund 3")
 
 
+@pytest.mark.usefixtures("article_data")
 def test_key_figures_carry_qualifiers_and_sources():
-    kf = metrics.key_figures()
+    kf = metrics.key_figures(Package.open())
     tiktok = kf[(kf["subject"] == "TikTok") & (kf["measure"] == "Downloads")].iloc[0]
     assert (tiktok["value"], tiktok["qualifier"], tiktok["unit"]) == (3e9, "at_least", "downloads")
     assert kf["source_id"].notna().all() and kf["qualifier"].notna().all()
-    assert len(metrics.key_figures(as_of="2019-01-01")) == 1  # only Banma's 2018 valuation
+    # Banma's 2018 valuation is dated 2018, but its source, the article, came out in July 2021
+    assert len(metrics.key_figures(Package.open(), as_of="2019-01-01")) == 0
+    july = metrics.key_figures(Package.open(), as_of="2021-07-31")
+    assert ((july["subject"] == "Banma") & (july["as_of"] == "2018")).sum() == 1
 
 
+@pytest.mark.usefixtures("article_data")
 def test_event_timeline_labels_and_window():
-    tl = metrics.event_timeline(since="2021-07-01", until="2021-07-31")
+    tl = metrics.event_timeline(Package.open(), since="2021-07-01", until="2021-07-31")
     assert list(tl["label"]) == [
         "Didi: review opened",
         "Didi: app removal ordered",
@@ -219,7 +241,17 @@ def test_event_timeline_labels_and_window():
     assert tl["date_start"].is_monotonic_increasing
 
 
+@pytest.mark.usefixtures("article_data")
 def test_known_by_takes_a_month_as_its_last_day():
-    stakes = metrics.known_by(metrics.datasets.load("stakes"), "2021-07")
+    stakes = metrics.known_by(Package.open().load("stakes"), "2021-07")
     assert len(stakes) == 5
-    assert len(metrics.known_by(metrics.datasets.load("stakes"), "2021-06")) == 0
+    assert len(metrics.known_by(Package.open().load("stakes"), "2021-06")) == 0
+
+
+def test_period_figures_are_never_read_as_lifetime_totals():
+    # release 2 holds quarterly and yearly installs next to cumulative milestones
+    club = metrics.milestone_club(Package.open(), as_of="2021-07-31")
+    assert sorted(club["app"]) == ["Facebook", "Instagram", "Messenger", "TikTok", "WhatsApp"]
+    assert (club["reached"] == "yes").all()
+    measures = set(metrics.key_figures(Package.open())["measure"])
+    assert {"Downloads", "Downloads (quarter)", "Consumer spending (half year)"} <= measures

@@ -7,8 +7,9 @@ import shutil
 
 from typer.testing import CliRunner
 
-from analysis import datasets, paths
+from analysis import paths
 from analysis.cli import app
+from analysis.data import Package
 
 README = (paths.PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -27,7 +28,7 @@ def test_readme_example_adds_a_funding_round_from_another_source(tmp_path):
             fh.write(_csv_block_after(f"`mydata/{name}.csv`"))
     result = CliRunner().invoke(app, ["validate", str(mydata)])
     assert result.exit_code == 0, result.output
-    rounds = datasets.load("funding_rounds", data_dir=mydata)
+    rounds = Package(mydata).load("funding_rounds")
     row = rounds[rounds["round_id"] == "example-co-2021-07"].iloc[0]
     assert (row["amount_usd"], row["qualifier"], row["source_id"]) == (
         25_000_000,
@@ -51,5 +52,5 @@ def test_readme_error_example_is_what_the_loader_prints(data_copy):
     assert example
     path = data_copy / "funding_rounds.csv"
     path.write_text(path.read_text().replace(",460000000,", ',"$460M",'))
-    problems = datasets.validate()
+    problems = Package.open().validate()
     assert example.group(0) in [str(p) for p in problems]

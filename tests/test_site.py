@@ -75,7 +75,7 @@ def test_reports_hide_code_and_show_figures_with_qualifiers(site):
     assert "from analysis import" not in page  # inputs hidden
     for text in ("≥ 3.0B downloads", "~500M users", "$460M", "17.2%", "2 Jul 2021"):
         assert text in page
-    assert "Source: Sensor Tower via TechCrunch, Jul 2021" in page
+    assert "Sensor Tower via TechCrunch, Jul 2021" in page  # among release 2's sources
 
 
 @pytest.mark.e2e
@@ -93,7 +93,8 @@ def test_no_change_rebuild_starts_no_kernel(site, tmp_path):
     result = _roundup("build", "--out", str(copy), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
-    assert summary["counts"] == {"ok": 0, "failed": 0, "skipped": 12}
+    # every report of the plan (it grows with the companies in the data)
+    assert summary["counts"] == {"ok": 0, "failed": 0, "skipped": len(planning.load_plan())}
     assert {e["status"] for e in summary["reports"]} == {"skipped"}
     # and it stays light: no kernel, and not even the libraries a report needs are imported
     traced = subprocess.run(
@@ -206,12 +207,13 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fh.write(f'"{HOSTILE_NAME}",,,,company,"{HOSTILE_NOTE}",tc-2021-07\n')
     with open(data / "listings.csv", "a", encoding="utf-8") as fh:
         fh.write(
-            f'hostile-listing,"{HOSTILE_NAME}",New York,true,planned,,,,2021-07,tc-2021-07,'
+            f'hostile-listing,"{HOSTILE_NAME}",New York,true,planned,,,,,,,,2021-07,tc-2021-07,'
             f'"{HOSTILE_NOTE}"\n'
         )
     with open(data / "user_bases.csv", "a", encoding="utf-8") as fh:
         fh.write(
-            f'hostile-users,"{HOSTILE_NAME}",App,annual_users,2000000,exact,2021-07,tc-2021-07,'
+            f'hostile-users,"{HOSTILE_NAME}",App,annual_users,2000000,exact,2 million users,'
+            f"2021-07,tc-2021-07,"
             f'"{HOSTILE_NOTE}"\n'
         )
     plan = base / "plan.toml"

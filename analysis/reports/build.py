@@ -78,7 +78,7 @@ class InvalidReportNames(RoundupError, ValueError):
 class InvalidData(RoundupError, ValueError):
     """The data package breaks its schema: no report is run or published from it.
 
-    ``problems`` lists every :class:`analysis.datasets.Problem` found.
+    ``problems`` lists every :class:`analysis.data.Problem` found.
     """
 
     def __init__(self, problems: list[Any], data_dir: Path):
@@ -250,9 +250,9 @@ class Build:
                 return self._run_locked(pool)
 
     def _validate_data(self) -> None:
-        from analysis import datasets
+        from analysis.data import Package
 
-        problems = datasets.validate(self.data_dir)
+        problems = Package(self.data_dir).validate()
         if problems:
             raise InvalidData(problems, self.data_dir)
 
@@ -327,11 +327,11 @@ class Build:
         )
 
     def _write_data_dictionary(self) -> None:
-        from analysis import datasets
+        from analysis.data import DataError
 
         try:
             write_data_dictionary(self.out_dir, self.data_dir)
-        except datasets.DataError as exc:  # the package's description itself is broken
+        except DataError as exc:  # the package's description itself is broken
             raise InvalidData(exc.problems, self.data_dir) from None
 
     def _start_fork_server(self, pool: Executor, jobs: Sequence[Job]) -> None:

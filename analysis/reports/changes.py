@@ -56,7 +56,7 @@ Kind = Literal["added", "removed", "changed"]
 
 #: Table Schema types whose fields are figures.
 FIGURE_TYPES = frozenset({"number", "integer"})
-#: Units :func:`analysis.tables.format_figure` knows; others render as plain numbers.
+#: Units :func:`analysis.present.formatting.format_figure` knows; others render as plain numbers.
 _UNITS = ("USD", "percent", "users", "downloads")
 _CONTEXT = ("source_id", "as_of")
 
@@ -467,6 +467,6 @@ def _plain(value: float) -> str:
 
 def _format_value(value: float, unit: str) -> str:
     """ "$460M", "17.2%", "3.0B downloads", "500M users" (no qualifier mark: the word follows)."""
-    from analysis.tables import format_figure  # pandas: only when text is asked for
+    from analysis.present.formatting import format_figure  # pandas: only when text is asked for
 
     return format_figure(value, "exact", unit if unit in _UNITS else "")

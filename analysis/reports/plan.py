@@ -16,7 +16,7 @@
     company = "companies"               # a list of values, or "companies" (every company)
 
 A grid expands into one report per combination of its values (cartesian product, in the order
-written). ``"companies"`` stands for ``datasets.load("companies")["company"]``.
+written). ``"companies"`` stands for ``Package.load("companies")["company"]``.
 
 Every parameter is checked against the notebook's ``parameters`` cell before any kernel starts
 (:func:`analysis.reports.parameters.check_parameters`): unknown names and values of the wrong

@@ -116,12 +116,13 @@ def _datasets(data_dir: Path) -> list[dict[str, Any]]:
     field, type, unit, constraints, key, description as texts)."""
     import pandas as pd
 
-    from analysis import datasets
+    from analysis.data import Package
 
-    catalog = datasets.catalog(data_dir)
-    fields = datasets.dictionary(data_dir)
+    package = Package(data_dir)
+    catalog = package.catalog()
+    fields = package.dictionary()
     sources = (
-        {r["source_id"]: r for r in datasets.load("sources", data_dir).to_dict("records")}
+        {r["source_id"]: r for r in package.load("sources").to_dict("records")}
         if "sources" in set(catalog["name"])
         else {}
     )
@@ -150,8 +151,8 @@ def _datasets(data_dir: Path) -> list[dict[str, Any]]:
 
 def write_data_dictionary(out_dir: Path, data_dir: Path) -> None:
     """Write ``datasets.html``: every dataset of the package with its fields, units, constraints,
-    keys, row count and sources (from :func:`analysis.datasets.dictionary`), all text escaped.
+    keys, row count and sources (from :meth:`analysis.data.Package.dictionary`), all text escaped.
 
-    Raises what :func:`analysis.datasets.catalog` raises for a package it cannot read."""
+    Raises what :meth:`analysis.data.Package.catalog` raises for a package it cannot read."""
     page = _render("datasets.html.j2", datasets=_datasets(data_dir))
     write_text_atomic(out_dir / "datasets.html", page)

@@ -296,7 +296,7 @@ def test_repeated_primary_key_is_named(old: Path, new: Path) -> None:
     _write(new, "user_bases.csv", header, [*rows, rows[0]])
     with pytest.raises(
         ChangesError,
-        match=r"user_bases\.csv line 4: primary key 'didi-annual-users-2021-07' repeats",
+        match=rf"user_bases\.csv line {len(rows) + 2}: primary key 'didi-annual-users-2021-07' repeats",
     ):
         diff(old, new)
 
@@ -403,7 +403,8 @@ def test_a_resource_dropped_removes_its_figures(old: Path, new: Path) -> None:
     _descriptor(new, lambda doc: doc["resources"].remove(_named(doc, "user_bases")))
     result = diff(old, new)
     assert {(c.dataset, c.kind) for c in result.changes} == {("user_bases", "removed")}
-    assert len(result.changes) == 2  # one users figure in each of its two rows
+    # one users figure in each of its rows (2 in release 1, more since)
+    assert len(result.changes) == len(_rows(old, "user_bases.csv")[1])
 
 
 def test_a_resource_without_primary_key_is_not_compared(old: Path, new: Path) -> None:

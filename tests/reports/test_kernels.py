@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -26,6 +27,7 @@ import pytest
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory
 
+from analysis import paths
 from analysis.errors import RoundupError
 from analysis.reports.kernels import client, protocol, provisioner
 
@@ -226,6 +228,7 @@ def test_reports_share_no_state(tmp_path: Path):
     status = client.server_status(modules=("colorsys", "matplotlib"))
     assert status is not None
     assert status["modules"] == {"colorsys": False, "matplotlib": True}
+    assert status["threads"] == 1  # a fork copies only the forking thread: no other may exist
     report_a = _notebook(
         tmp_path / "a.ipynb",
         "import os, sys, matplotlib\n"
@@ -246,6 +249,36 @@ def test_reports_share_no_state(tmp_path: Path):
     assert pid_a != pid_b
     assert (leaked, linewidth, colorsys_loaded) == ("False", "1.5", "False")
     assert client.server_status(modules=("colorsys",))["modules"] == {"colorsys": False}
+
+
+@pytest.mark.e2e
+@KERNEL_TIMEOUT
+def test_kernels_start_with_the_data_parsed_but_see_its_changes_and_not_each_other_s(
+    own_server_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    data = tmp_path / "data"
+    shutil.copytree(paths.PROJECT_ROOT / "data", data)
+    monkeypatch.setenv("ROUNDUP_DATA_DIR", str(data))
+    client.ensure_server()
+    status = client.server_status(modules=("hypothesis", "jinja2", "pandas.io.formats.style"))
+    assert status is not None and status["threads"] == 1
+    assert status["warmed"][0].startswith(f"warm-up data: 8 datasets of {data} in")
+    assert set(status["modules"].values()) == {True}
+    first_title = (
+        "from analysis.data import Package\nprint(Package.open().load('sources')['title'][0])\n"
+    )
+    spoil = _notebook(  # changes the parsed data in its own copy of the server's cache
+        tmp_path / "spoil.ipynb",
+        first_title + "Package.open()._parsed('sources').frame['title'] = 'spoilt'\n" + first_title,
+    )
+    read = _notebook(tmp_path / "read.ipynb", first_title)
+    original = _text(_run(read)).strip()
+    assert original.startswith("China Data Security Clampdown")
+    assert _text(_run(spoil)).split("\n") == [original, "spoilt", ""]
+    assert _text(_run(read)).strip() == original
+    sources = data / "sources.csv"
+    sources.write_text(sources.read_text().replace(original, "Changed title", 1))
+    assert _text(_run(read)).strip() == "Changed title"
 
 
 @pytest.mark.e2e
@@ -477,7 +510,9 @@ def test_the_provisioner_works_through_its_entry_point(monkeypatch: pytest.Monke
 @pytest.mark.timeout(300)
 def test_per_report_overhead(tmp_path: Path):
     """Wall time of a report that only imports the heavy libraries: python3 vs roundup-fork."""
-    src = _notebook(tmp_path / "imports.ipynb", "import pandas, matplotlib.pyplot, analysis.charts")
+    src = _notebook(
+        tmp_path / "imports.ipynb", "import pandas, matplotlib.pyplot, analysis.present.charts"
+    )
     out = tmp_path / "imports-out.ipynb"
 
     def median_time(**kwargs) -> float:

@@ -15,19 +15,24 @@ Rooms (import them directly; importing this package itself loads nothing):
 ``client``       the orchestrator's side: ``ensure_server()``, ``stop_servers()``,
                  ``server_status()``, ``spawn_kernel()``, ``ForkServerError`` (standard library)
 ``server``       the server process: ``PRELOAD``, the select loop, ``main()``
+``warm``         what the server does once after the imports: ``warm_up()`` parses the data
+                 package and finds the CJK font, so kernels start with those caches filled
 ``child``        what a forked child does to become a fresh kernel process and run it
 ``provisioner``  jupyter_client: ``execute_kwargs()``, ``ForkKernelManager``,
                  ``ForkKernelClient``, ``ForkKernelSpecManager``, ``kernel_spec()``,
                  ``ForkServerProvisioner`` (imports jupyter_client and zmq)
 
-Dependencies point one way: provisioner -> client -> server -> child; protocol is used by
-client and server.
+Dependencies point one way: provisioner -> client -> server -> child, warm; protocol is used
+by client and server.
 
 Known differences from a fresh kernel: the preloaded modules are already in ``sys.modules``
 (their import-time warnings went to the server's log, not the report); every kernel of a server
 shares its string-hash seed (``PYTHONHASHSEED`` is fixed per interpreter); other environment
 variables a preloaded library reads only while importing come from the environment the server
-started with; objects created by the preload are exempt from garbage collection
+started with; the data package of the server's data folder (``ROUNDUP_DATA_DIR`` when it
+started) is already parsed, in ``analysis.data.package``'s cache keyed by each file's path,
+modification time and size (a kernel parses a file changed since, or another data folder,
+itself); objects created by the preload are exempt from garbage collection
 (``gc.freeze()``, so forks share those pages); the server does not notice edits to the
 preloaded ``analysis`` modules, so restart the process that owns it after changing them.
 """

@@ -234,7 +234,8 @@ def stop_servers(timeout: float = 1.0) -> None:
 def server_status(
     env: dict[str, str] | os._Environ | None = None, modules: tuple[str, ...] = ()
 ) -> dict[str, Any] | None:
-    """The running server's ``pid``, ``preloaded``/``failed`` modules and kernel count, or None.
+    """The running server's ``pid``, ``preloaded``/``failed`` modules, ``kernels`` count,
+    ``threads`` count (1) and ``warmed`` (what it did after the imports, one line each), or None.
 
     ``modules`` names modules to look up in the server's ``sys.modules`` (``"modules"`` key).
     """

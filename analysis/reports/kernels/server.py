@@ -3,9 +3,11 @@
 Started by :func:`analysis.reports.kernels.client.ensure_server` as
 ``python -c "<boot>" <socket path>`` (:func:`main`). It imports :data:`PRELOAD`, freezes those
 objects out of the garbage collector's reach (``gc.freeze()``, so forks share their pages),
-listens on its Unix socket and runs a single-threaded select loop (:class:`Server`): it answers
-status requests, forks kernels (:mod:`~analysis.reports.kernels.child`) and reports each kernel's
-exit over the connection that asked for it. Reports never run in the server itself.
+listens on its Unix socket and says it is ready, fills the caches of the work every report
+repeats (:mod:`~analysis.reports.kernels.warm`; requests wait meanwhile) and runs a
+single-threaded select loop (:class:`Server`): it answers status requests, forks kernels
+(:mod:`~analysis.reports.kernels.child`) and reports each kernel's exit over the connection that
+asked for it. Reports never run in the server itself.
 
 It stops accepting as soon as its owner (the process that started it, holding its stdin) exits,
 and exits when the last kernel it forked has been released; on SIGTERM it kills its kernels and
@@ -23,12 +25,14 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from analysis.reports.kernels import protocol
 from analysis.reports.kernels.child import run_child
+from analysis.reports.kernels.warm import warm_up
 
 #: Modules the server imports before forking (a module that fails to import is skipped).
 PRELOAD = (
@@ -56,10 +60,18 @@ PRELOAD = (
     "tornado.platform.asyncio",
     "psutil",  # ipykernel looks for the kernel's child processes at shutdown
     "pandera",
-    "analysis.datasets",
+    "pandera.backends.pandas.builtin_checks",  # imports hypothesis: the first validation does
+    "jinja2",
+    "pandas.io.formats.style",  # compiles the Styler's templates: the first table does
+    "PIL.PngImagePlugin",  # and the plugins PIL.Image.preinit() imports at the first save
+    "PIL.BmpImagePlugin",
+    "PIL.GifImagePlugin",
+    "PIL.JpegImagePlugin",
+    "PIL.PpmImagePlugin",
+    "analysis.data.package",
     "analysis.metrics",
-    "analysis.tables",
-    "analysis.charts",
+    "analysis.present.tables",
+    "analysis.present.charts",
 )
 
 
@@ -87,6 +99,7 @@ class Server:
         self.startup_env = startup_env
         self.preloaded = preloaded
         self.failed = failed
+        self.warmed: list[str] = []  # what warm.warm_up() did, one line per step
         self.kernels: dict[int, _Kernel] = {}
         self.draining = False
         self.stopping = False
@@ -206,6 +219,8 @@ class Server:
             "preloaded": self.preloaded,
             "failed": self.failed,
             "kernels": len(self.kernels),
+            "threads": threading.active_count(),  # 1: forking copies no other thread's state
+            "warmed": self.warmed,
             "modules": {name: name in sys.modules for name in modules},
         }
 
@@ -374,12 +389,24 @@ def main() -> None:  # pragma: no cover - runs in the server process
     startup_env = protocol.startup_environment()
     started = time.perf_counter()
     preloaded, failed = _preload()
-    # Move everything imported so far out of the collector's reach: a kernel's gc.collect()
-    # (IPython runs one at exit) then neither walks nor copies the preloaded modules' pages.
-    gc.collect()
-    gc.freeze()
+    _freeze()
     server = Server(path, base_path, startup_env, preloaded, failed)
     _say(f"listening at {path} after {time.perf_counter() - started:.2f} s of imports")
     os.write(1, b"ready\n")
     os.dup2(2, 1)  # the starter stops reading; keep fd 1 valid
+    # Ready already: the starter goes on (starting its workers, say) while the server parses
+    # the data and finds the CJK font once for every kernel; requests wait in the backlog.
+    server.warmed = warm_up()
+    for note in server.warmed:
+        _say(note)
+    if threading.active_count() > 1:  # a fork copies only the forking thread
+        _say(f"warning: threads running in the server: {threading.enumerate()}")
+    _freeze()
     server.serve()
+
+
+def _freeze() -> None:
+    """Move every object so far out of the collector's reach: a kernel's gc.collect() (IPython
+    runs one at exit) then neither walks nor copies the preloaded modules' pages."""
+    gc.collect()
+    gc.freeze()

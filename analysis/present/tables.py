@@ -1,6 +1,7 @@
 """Tables written for readers: figures in human units with their qualifier, dates in words, a source line.
 
-Nothing here imports matplotlib. :class:`ReaderTable` renders as HTML in notebooks and reports
+Each function receives the rows to show and the ``sources`` dataset (for the source line) as
+DataFrames; nothing here loads data or imports matplotlib. :class:`ReaderTable` renders as HTML in notebooks and reports
 (a pandas Styler with a fixed id, so stored outputs do not change between runs) and as plain
 text elsewhere (its ``repr`` is the table itself, never an object address).
 """
@@ -8,124 +9,28 @@ text elsewhere (its ``repr`` is the table itself, never an object address).
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
+from analysis.present.formatting import format_date, format_figure, in_words, source_note
+
 __all__ = [
-    "QUALIFIER_MARKS",
     "ReaderTable",
-    "format_date",
-    "format_figure",
-    "in_words",
+    "club_table",
+    "downloads_table",
+    "events_table",
+    "exposure_table",
+    "funding_table",
+    "key_figures_table",
+    "listings_table",
+    "profile_header",
     "reader_table",
-    "source_note",
+    "sensitivity_table",
+    "stakes_table",
+    "user_bases_table",
 ]
-
-#: Mark shown before a figure for each qualifier ("≥ 3.0B downloads", "~500M users").
-QUALIFIER_MARKS = {"exact": "", "approximate": "~", "at_least": "≥ ", "at_most": "≤ "}
-
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-
-def _human(value: float, digits: int) -> str:
-    """1234567 -> '1.2M'; 460e6 -> '460M'; 3e9 -> '3.0B' (one decimal below 10)."""
-    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= size:
-            scaled = value / size
-            text = f"{scaled:.{digits}f}" if abs(scaled) < 10 else f"{scaled:.0f}"
-            return text + suffix
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.{digits}f}"
-
-
-def format_figure(value, qualifier: str | None = "exact", unit: str = "", digits: int = 1) -> str:
-    """A figure as a reader should see it, with its qualifier mark.
-
-    ``unit``: "" (a count), "USD" ("$460M"), "percent" ("17.2%"), "users" ("~500M users"),
-    "downloads" ("≥ 3.0B downloads"). Empty values give "–". Never scientific notation.
-    Raises ``ValueError`` for an unknown qualifier or unit.
-
-    >>> format_figure(3e9, "at_least", "downloads")
-    '≥ 3.0B downloads'
-    >>> format_figure(460e6, "exact", "USD")
-    '$460M'
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return "–"
-    qualifier = "exact" if qualifier is None or pd.isna(qualifier) else str(qualifier)
-    if qualifier not in QUALIFIER_MARKS:
-        raise ValueError(f"unknown qualifier {qualifier!r}")
-    value = float(value)
-    if unit == "USD":
-        body = "$" + _human(value, digits)
-    elif unit == "percent":
-        body = (
-            f"{value:.{digits}f}%".replace(".0%", "%")
-            if value.is_integer()
-            else f"{value:.{digits}f}%"
-        )
-    elif unit in ("", "users", "downloads"):
-        body = _human(value, digits) + (f" {unit}" if unit else "")
-    else:
-        raise ValueError(f"unknown unit {unit!r}; expected '', USD, percent, users or downloads")
-    return QUALIFIER_MARKS[qualifier] + body
-
-
-def in_words(code) -> str:
-    """A vocabulary code as a reader reads it: "app_removal_ordered" -> "App removal ordered"."""
-    return "–" if code is None or pd.isna(code) else str(code).replace("_", " ").capitalize()
-
-
-def format_date(text) -> str:
-    """A partial ISO date in words: '2021-07-02' -> '2 Jul 2021', '2021-07' -> 'Jul 2021', '2018'.
-
-    Also takes a ``datetime``/``Timestamp`` (formatted to the day). Empty gives "–".
-    Raises ``ValueError`` for text that is not a partial ISO date.
-    """
-    if text is None or pd.isna(text):
-        return "–"
-    if not isinstance(text, str):
-        ts = pd.Timestamp(text)
-        return f"{ts.day} {_MONTHS[ts.month - 1]} {ts.year}"
-    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text.strip())
-    if not m:
-        raise ValueError(f"not an ISO date: {text!r}")
-    year, month, day = m.groups()
-    if month is None:
-        return year
-    if day is None:
-        return f"{_MONTHS[int(month) - 1]} {year}"
-    return f"{int(day)} {_MONTHS[int(month) - 1]} {year}"
-
-
-def source_note(source_ids: Iterable[str], sources: pd.DataFrame | None = None) -> str:
-    """The source line for a chart or table: 'Source: Sensor Tower via TechCrunch, Jul 2021'.
-
-    ``sources`` is the sources dataset (default ``datasets.load("sources")``); ids are looked
-    up there, duplicates dropped, order kept. Raises ``KeyError`` for an id not in sources.
-    """
-    if sources is None:
-        from analysis import datasets
-
-        sources = datasets.load("sources")
-    by_id = sources.set_index("source_id")
-    parts: list[str] = []
-    for sid in dict.fromkeys(s for s in source_ids if isinstance(s, str) and s):
-        if sid not in by_id.index:
-            raise KeyError(f"source_id {sid!r} is not in the sources table")
-        row = by_id.loc[sid]
-        who = row["publisher"]
-        if pd.notna(row["producer"]) and row["producer"] != row["publisher"]:
-            who = f"{row['producer']} via {row['publisher']}"
-        when = format_date(row["date_published"]) if pd.notna(row["date_published"]) else ""
-        part = f"{who}, {when}" if when else who
-        if part not in parts:
-            parts.append(part)
-    if not parts:
-        return ""
-    return ("Sources: " if len(parts) > 1 else "Source: ") + "; ".join(parts)
 
 
 class ReaderTable:
@@ -189,6 +94,7 @@ def reader_table(
     df: pd.DataFrame,
     columns: Mapping[str, str],
     *,
+    sources: pd.DataFrame,
     figures: Mapping[str, tuple[str | None, str]] | None = None,
     dates: Iterable[str] = (),
     caption: str = "",
@@ -200,7 +106,8 @@ def reader_table(
     ``columns`` maps source column -> header shown (order kept). ``figures`` maps a figure column
     to ``(qualifier column or None, unit)`` to format it with :func:`format_figure`; ``dates``
     names partial-date columns to format with :func:`format_date`. ``source_ids`` defaults to
-    the ``source_id`` column of ``df``. Raises ``KeyError`` for a column not in ``df``.
+    the ``source_id`` column of ``df``; the note names them from ``sources`` (the sources
+    dataset). Raises ``KeyError`` for a column not in ``df`` or a source id not in ``sources``.
     """
     figures = dict(figures or {})
     dates = set(dates)
@@ -220,7 +127,7 @@ def reader_table(
             out[header] = ["–" if pd.isna(v) else str(v) for v in df[col]]
     if source_ids is None:
         source_ids = list(df["source_id"]) if "source_id" in df.columns else []
-    note = source_note(source_ids) if source_ids else ""
+    note = source_note(source_ids, sources) if source_ids else ""
     return ReaderTable(out.reset_index(drop=True), caption=caption, note=note, table_id=table_id)
 
 
@@ -228,8 +135,10 @@ def reader_table(
 # One function per dataset: the columns a reader wants, in words, with the source line.
 
 
-def events_table(events: pd.DataFrame, caption: str = "Regulatory events") -> ReaderTable:
-    """Regulatory events (rows of ``datasets.load("regulatory_events")``) as a reader table."""
+def events_table(
+    events: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Regulatory events"
+) -> ReaderTable:
+    """Regulatory events (rows of ``pkg.load("regulatory_events")``) as a reader table."""
     df = events.sort_values("date_start").copy()
     df["event"] = df["event_type"].map(in_words)
     return reader_table(
@@ -242,38 +151,43 @@ def events_table(events: pd.DataFrame, caption: str = "Regulatory events") -> Re
             "description": "What happened",
         },
         dates=["date"],
+        sources=sources,
         caption=caption,
         table_id="events",
     )
 
 
 def downloads_table(
-    downloads: pd.DataFrame, caption: str = "App downloads and spending"
+    downloads: pd.DataFrame,
+    *,
+    sources: pd.DataFrame,
+    caption: str = "App downloads and spending",
 ) -> ReaderTable:
-    """Rows of ``datasets.load("downloads")`` with each figure in its unit ("≥ 3.0B downloads")."""
+    """Rows of ``pkg.load("downloads")`` with each figure in its unit ("≥ 3.0B downloads")."""
     df = downloads.copy()
     df["figure"] = [
         format_figure(v, q, "USD" if u == "USD" else "downloads")
         for v, q, u in zip(df["value"], df["qualifier"], df["unit"], strict=True)
     ]
     df["measure"] = df["measure"].map(in_words)
+    columns = {"app": "App", "company": "Owner", "measure": "Measure"}
+    if "period" in df.columns:  # a quarter's installs are not a lifetime total
+        df["period"] = df["period"].map(in_words)
+        columns["period"] = "Period"
     return reader_table(
         df,
-        {
-            "app": "App",
-            "company": "Owner",
-            "measure": "Measure",
-            "figure": "Figure",
-            "as_of": "As of",
-        },
+        columns | {"figure": "Figure", "as_of": "As of"},
         dates=["as_of"],
+        sources=sources,
         caption=caption,
         table_id="downloads",
     )
 
 
-def funding_table(rounds: pd.DataFrame, caption: str = "Funding rounds") -> ReaderTable:
-    """Rows of ``datasets.load("funding_rounds")``: amount and valuation with their qualifiers."""
+def funding_table(
+    rounds: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Funding rounds"
+) -> ReaderTable:
+    """Rows of ``pkg.load("funding_rounds")``: amount and valuation with their qualifiers."""
     df = rounds.copy()
     df["round"] = df["round_type"].map(in_words)
     return reader_table(
@@ -290,13 +204,16 @@ def funding_table(rounds: pd.DataFrame, caption: str = "Funding rounds") -> Read
             "valuation_usd": ("valuation_qualifier", "USD"),
         },
         dates=["announced"],
+        sources=sources,
         caption=caption,
         table_id="funding",
     )
 
 
-def stakes_table(stakes: pd.DataFrame, caption: str = "Stakes and backers") -> ReaderTable:
-    """Rows of ``datasets.load("stakes")``: who holds what share of whom, and what they paid."""
+def stakes_table(
+    stakes: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Stakes and backers"
+) -> ReaderTable:
+    """Rows of ``pkg.load("stakes")``: who holds what share of whom, and what they paid."""
     df = stakes.copy()
     df["relation"] = (
         df["relation"].str.replace("_", " ").str.replace("joint venture", "joint-venture")
@@ -316,13 +233,16 @@ def stakes_table(stakes: pd.DataFrame, caption: str = "Stakes and backers") -> R
             "investment_usd": ("investment_qualifier", "USD"),
         },
         dates=["as_of"],
+        sources=sources,
         caption=caption,
         table_id="stakes",
     )
 
 
-def user_bases_table(users: pd.DataFrame, caption: str = "User bases") -> ReaderTable:
-    """Rows of ``datasets.load("user_bases")`` (or :func:`metrics.review_exposure`) with users in words."""
+def user_bases_table(
+    users: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "User bases"
+) -> ReaderTable:
+    """Rows of ``pkg.load("user_bases")`` (or :func:`metrics.review_exposure`) with users in words."""
     df = users.copy()
     if "metric" in df:
         df["metric"] = df["metric"].map(in_words)
@@ -339,13 +259,16 @@ def user_bases_table(users: pd.DataFrame, caption: str = "User bases") -> Reader
         cols,
         figures={"users": ("qualifier", "users")},
         dates=[c for c in ("as_of",) if c in df.columns],
+        sources=sources,
         caption=caption,
         table_id="users",
     )
 
 
-def listings_table(listings: pd.DataFrame, caption: str = "Listings") -> ReaderTable:
-    """Rows of ``datasets.load("listings")``: venue, status and amount raised."""
+def listings_table(
+    listings: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Listings"
+) -> ReaderTable:
+    """Rows of ``pkg.load("listings")``: venue, status and amount raised."""
     df = listings.copy()
     df["status"] = df["status"].str.capitalize()
     return reader_table(
@@ -359,13 +282,18 @@ def listings_table(listings: pd.DataFrame, caption: str = "Listings") -> ReaderT
         },
         figures={"amount_raised_usd": ("qualifier", "USD")},
         dates=["listing_date"],
+        sources=sources,
         caption=caption,
         table_id="listings",
     )
 
 
 def exposure_table(
-    exposure: pd.DataFrame, threshold: int, caption: str | None = None
+    exposure: pd.DataFrame,
+    threshold: int,
+    *,
+    sources: pd.DataFrame,
+    caption: str | None = None,
 ) -> ReaderTable:
     """:func:`analysis.metrics.review_exposure` as a reader table."""
     df = exposure.copy()
@@ -384,13 +312,16 @@ def exposure_table(
             "under_review": "Under review",
         },
         figures={"users": ("qualifier", "users")},
+        sources=sources,
         caption=caption,
         source_ids=ids,
         table_id="exposure",
     )
 
 
-def key_figures_table(figures: pd.DataFrame, caption: str = "Key figures") -> ReaderTable:
+def key_figures_table(
+    figures: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Key figures"
+) -> ReaderTable:
     """:func:`analysis.metrics.key_figures` as a reader table, each figure with its qualifier mark."""
     df = figures.copy()
     df["figure"] = [
@@ -401,12 +332,13 @@ def key_figures_table(figures: pd.DataFrame, caption: str = "Key figures") -> Re
         df,
         {"subject": "Who", "measure": "Measure", "figure": "Figure", "as_of": "As of"},
         dates=["as_of"],
+        sources=sources,
         caption=caption,
         table_id="key-figures",
     )
 
 
-def profile_header(profile: Mapping) -> ReaderTable:
+def profile_header(profile: Mapping, *, sources: pd.DataFrame) -> ReaderTable:
     """The identity card of :func:`analysis.metrics.company_profile`: names, description, source."""
     row = profile["companies"].iloc[0]
     aliases = ", ".join(row["aliases"]) if len(row["aliases"]) else "–"
@@ -421,12 +353,14 @@ def profile_header(profile: Mapping) -> ReaderTable:
     return ReaderTable(
         frame,
         caption=str(row["company"]),
-        note=source_note([row["source_id"]]),
+        note=source_note([row["source_id"]], sources),
         table_id="profile",
     )
 
 
-def sensitivity_table(grid: pd.DataFrame, caption: str = "Over the threshold?") -> ReaderTable:
+def sensitivity_table(
+    grid: pd.DataFrame, *, sources: pd.DataFrame, caption: str = "Over the threshold?"
+) -> ReaderTable:
     """:func:`analysis.metrics.threshold_sensitivity` with thresholds as "> 1.0M users" headers."""
     df = grid.copy()
     df["users_text"] = [
@@ -439,13 +373,16 @@ def sensitivity_table(grid: pd.DataFrame, caption: str = "Over the threshold?") 
     return reader_table(
         df,
         columns,
+        sources=sources,
         caption=caption,
         source_ids=[s for s in df["source_id"] if isinstance(s, str)] + ["tc-2021-07"],
         table_id="sensitivity",
     )
 
 
-def club_table(club: pd.DataFrame, milestone: float, caption: str | None = None) -> ReaderTable:
+def club_table(
+    club: pd.DataFrame, milestone: float, *, sources: pd.DataFrame, caption: str | None = None
+) -> ReaderTable:
     """:func:`analysis.metrics.milestone_club` as a ranked table ("=1" where ranks are tied)."""
     df = club.copy()
     counts = df["rank"].value_counts()
@@ -462,6 +399,7 @@ def club_table(club: pd.DataFrame, milestone: float, caption: str | None = None)
             "reached": "Past it",
         },
         figures={"downloads": ("qualifier", "downloads")},
+        sources=sources,
         caption=caption,
         table_id="club",
     )

@@ -1,10 +1,10 @@
 """Charts: content (titles, units, source notes, qualifier marks), errors, CJK fonts, images.
 
 Image regression: each chart function is drawn from a small fixed table and compared with
-``tests/baselines/<name>.png`` (``matplotlib.testing.compare.compare_images``, RMS tolerance
+``tests/present/baselines/<name>.png`` (``matplotlib.testing.compare.compare_images``, RMS tolerance
 ``TOL``). After an intended change, rewrite the baselines and look at them before committing:
 
-    ROUNDUP_REGEN_BASELINES=1 .venv/bin/pytest -p no:nbval -o addopts="" tests/test_charts.py
+    ROUNDUP_REGEN_BASELINES=1 .venv/bin/pytest -p no:nbval -o addopts="" tests/present/test_charts.py
 """
 
 from __future__ import annotations
@@ -27,24 +27,18 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.testing.compare import compare_images
+from sample_sources import SOURCES
 
-from analysis import charts, paths
+from analysis import paths
+from analysis.data import Package
+from analysis.present import charts
+from analysis.present.charts import fonts
+from analysis.present.charts.timeline import _stack_labels
 
 BASELINES = Path(__file__).parent / "baselines"
 REGEN = os.environ.get("ROUNDUP_REGEN_BASELINES") == "1"
 TOL = 3.0  # RMS difference allowed, in 0-255 grey levels
 DPI = 100
-
-# A fixed sources table, so that baselines do not move when data/sources.csv does.
-SOURCES = pd.DataFrame(
-    {
-        "source_id": ["tc", "tc-sensortower", "tc-company"],
-        "publisher": ["TechCrunch", "TechCrunch", "TechCrunch"],
-        "producer": ["TechCrunch", "Sensor Tower", "Banma"],
-        "date_published": ["2021-07", "2021-07", "2021-07-02"],
-    },
-    dtype="string",
-)
 
 MONEY = pd.DataFrame(
     {
@@ -202,7 +196,7 @@ def drawn(fig: Figure):
 
 STYLE_PROBE = """
 import json, matplotlib as mpl, matplotlib.style
-matplotlib.style.use("analysis.house")
+matplotlib.style.use("analysis.present.charts.house")
 r = mpl.rcParams
 print(json.dumps({
     "spines": [r["axes.spines.top"], r["axes.spines.right"]],
@@ -234,7 +228,9 @@ def test_style_is_a_package_style_with_the_house_look():
 
 
 def test_style_sets_no_backend():
-    text = (paths.PROJECT_ROOT / "analysis" / "house.mplstyle").read_text(encoding="utf-8")
+    text = (paths.PROJECT_ROOT / "analysis" / "present" / "charts" / "house.mplstyle").read_text(
+        encoding="utf-8"
+    )
     assert re.search(r"^\s*backend\s*:", text, flags=re.MULTILINE) is None
 
 
@@ -246,63 +242,6 @@ def test_charts_leave_global_rcparams_alone(make):
 
 
 # --------------------------------------------------------------------------- text helpers
-
-
-@pytest.mark.parametrize(
-    ("value", "qualifier", "unit", "expected"),
-    [
-        (3e9, "at_least", "downloads", "≥ 3.0B"),
-        (500e6, "approximate", "users", "~500M"),
-        (460e6, "exact", "USD", "$460M"),
-        (2.5e9, "at_least", "USD", "≥ $2.5B"),
-        (4e9, "approximate", "USD", "~$4.0B"),
-        (17.2, "exact", "percent", "17.2%"),
-        (1e6, "at_most", "", "≤ 1.0M"),
-        (3_000_000, None, "users", "3.0M"),
-        (12_400, "exact", "", "12K"),
-        (950, "exact", "", "950"),
-        (None, "exact", "USD", "–"),
-    ],
-)
-def test_format_figure(value, qualifier, unit, expected):
-    assert charts.format_figure(value, qualifier, unit) == expected
-
-
-@pytest.mark.parametrize("value", [1e-3, 0.5, 7, 1e5, 1e9, 1e13, 1e21, 123456789012345.0])
-@pytest.mark.parametrize("unit", charts.UNITS)
-def test_format_figure_never_uses_scientific_notation(value, unit):
-    text = charts.format_figure(value, "exact", unit)
-    assert "e+" not in text and "e-" not in text and "E" not in text
-
-
-def test_format_figure_rejects_unknown_unit_and_qualifier():
-    with pytest.raises(ValueError, match="unit"):
-        charts.format_figure(1, "exact", "EUR")
-    with pytest.raises(ValueError, match="qualifier"):
-        charts.format_figure(1, "almost", "")
-
-
-def test_source_note_formats_producer_publisher_and_date():
-    assert charts.source_note("tc-sensortower", SOURCES) == (
-        "Source: Sensor Tower via TechCrunch, Jul 2021"
-    )
-    assert charts.source_note(["tc", "tc"], SOURCES) == "Source: TechCrunch, Jul 2021"
-    assert charts.source_note(["tc", "tc-company"], SOURCES) == (
-        "Sources: TechCrunch, Jul 2021; Banma via TechCrunch, 2 Jul 2021"
-    )
-
-
-def test_source_note_reads_the_sources_dataset_by_default():
-    assert charts.source_note(["tc-2021-07-sensortower"]) == (
-        "Source: Sensor Tower via TechCrunch, Jul 2021"
-    )
-
-
-def test_source_note_errors():
-    with pytest.raises(KeyError, match="nope"):
-        charts.source_note(["nope"], SOURCES)
-    with pytest.raises(ValueError, match="no source ids"):
-        charts.source_note([], SOURCES)
 
 
 # --------------------------------------------------------------------------- chart content
@@ -450,7 +389,7 @@ def placed_boxes(xs, sizes, spots) -> list[tuple[float, float, float, float, flo
 def test_timeline_labels_never_overlap_and_stay_on_the_axis():
     for seed in range(500):
         xs, sizes = random_labels(seed, most=12)
-        boxes = placed_boxes(xs, sizes, charts._stack_labels(xs, sizes, 6.9, slack=0.25))
+        boxes = placed_boxes(xs, sizes, _stack_labels(xs, sizes, 6.9, slack=0.25))
         for (_x, lo, hi, bottom, top), (_x2, lo2, hi2, bottom2, top2) in combinations(boxes, 2):
             overlap = lo < hi2 and lo2 < hi and bottom < top2 and bottom2 < top
             assert not overlap, f"labels overlap (seed {seed})"
@@ -462,7 +401,7 @@ def test_timeline_stems_stay_clear_of_labels():
     # Holds unless a crowd of wide labels cannot be untangled (never seen with six or fewer).
     for seed in range(500):
         xs, sizes = random_labels(seed, most=6)
-        boxes = placed_boxes(xs, sizes, charts._stack_labels(xs, sizes, 6.9, slack=0.25))
+        boxes = placed_boxes(xs, sizes, _stack_labels(xs, sizes, 6.9, slack=0.25))
         for x, _lo, _hi, _bottom, top in boxes:
             for _x2, lo2, hi2, bottom2, _top2 in boxes:
                 if lo2 < x < hi2:
@@ -535,8 +474,8 @@ CJK_STAKES = STAKES.assign(investor=["腾讯", "软银", "软银", "阿里巴巴
 
 
 def test_no_cjk_font_warns_once_and_silences_glyph_warnings(monkeypatch):
-    monkeypatch.setattr(charts, "_find_cjk_font", lambda: None)
-    monkeypatch.setattr(charts, "_cjk_warning_issued", False)
+    monkeypatch.setattr(fonts, "_find_cjk_font", lambda: None)
+    monkeypatch.setattr(fonts, "_cjk_warning_issued", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(2):
@@ -551,7 +490,7 @@ def test_no_cjk_font_warns_once_and_silences_glyph_warnings(monkeypatch):
 
 def test_cjk_font_found_is_used_as_fallback(monkeypatch):
     # DejaVu Serif stands in for an installed CJK font: it exists on every matplotlib install.
-    monkeypatch.setattr(charts, "_find_cjk_font", lambda: "DejaVu Serif")
+    monkeypatch.setattr(fonts, "_find_cjk_font", lambda: "DejaVu Serif")
     before = list(mpl.rcParams["font.family"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -567,20 +506,20 @@ def test_ascii_charts_do_not_look_for_cjk_fonts(monkeypatch, make):
     def fail() -> None:
         raise AssertionError("ensure_cjk_font called for a chart without CJK text")
 
-    monkeypatch.setattr(charts, "ensure_cjk_font", fail)
+    monkeypatch.setattr(fonts, "ensure_cjk_font", fail)
     for name in CHARTS:
         make(name)
 
 
 def test_ensure_cjk_font_adds_the_font_to_font_family(monkeypatch):
-    monkeypatch.setattr(charts, "_find_cjk_font", lambda: "DejaVu Serif")
+    monkeypatch.setattr(fonts, "_find_cjk_font", lambda: "DejaVu Serif")
     with mpl.rc_context({"font.family": ["sans-serif"]}):
         assert charts.ensure_cjk_font() == "DejaVu Serif"
         assert list(mpl.rcParams["font.family"]) == ["sans-serif", "DejaVu Serif"]
 
 
 def test_cjk_font_detection_finds_a_real_cjk_font_or_none():
-    found = charts._find_cjk_font()
+    found = fonts._find_cjk_font()
     if found is not None:
         from matplotlib import font_manager
 
@@ -619,7 +558,9 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
-    fig = charts.profile_chart(metrics.company_profile("Didi"))
+    fig = charts.profile_chart(
+        metrics.company_profile(Package.open(), "Didi"), sources=Package.open().load("sources")
+    )
     charts.show(fig)
     [(obj, raw)] = shown
     assert raw is True
@@ -637,19 +578,23 @@ def test_show_displays_one_png_whose_text_is_the_title(monkeypatch):
         ("Boss Zhipin", "regulatory actions"),
     ],
 )
+@pytest.mark.usefixtures("article_data")
 def test_profile_chart_picks_what_the_data_holds(company, kind):
     from analysis import metrics
 
-    fig = charts.profile_chart(metrics.company_profile(company))
+    fig = charts.profile_chart(
+        metrics.company_profile(Package.open(), company), sources=Package.open().load("sources")
+    )
     assert fig._suptitle.get_text() == f"{company}: {kind}"
 
 
+@pytest.mark.usefixtures("article_data")
 def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
     from analysis import metrics
 
-    profile = metrics.company_profile("Boss Zhipin")
+    profile = metrics.company_profile(Package.open(), "Boss Zhipin")
     profile["regulatory_events"] = profile["regulatory_events"].iloc[0:0]
-    fig = charts.profile_chart(profile)
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
     assert fig._suptitle.get_text() == "Boss Zhipin: no chart"
     assert any("No user base, stake" in t.get_text() for t in fig.texts)
 
@@ -657,10 +602,10 @@ def test_profile_chart_of_a_company_with_nothing_to_chart_says_so():
 def test_profile_chart_shows_funding_rounds_when_that_is_all_there_is():
     from analysis import metrics
 
-    profile = metrics.company_profile("Banma")
+    profile = metrics.company_profile(Package.open(), "Banma")
     for key in ("user_bases", "stakes", "downloads"):
         profile[key] = profile[key].iloc[0:0]
-    fig = charts.profile_chart(profile)
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
     assert fig._suptitle.get_text() == "Banma: funding rounds"
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "$460M" in texts
@@ -668,7 +613,7 @@ def test_profile_chart_shows_funding_rounds_when_that_is_all_there_is():
 
 def test_chinese_names_render_with_an_installed_cjk_font():
     """With a CJK font installed (.ci/run installs fonts-wqy-microhei), no glyph goes missing."""
-    if charts._find_cjk_font() is None:
+    if fonts._find_cjk_font() is None:
         pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -695,10 +640,47 @@ def test_chinese_names_render_with_an_installed_cjk_font():
 def test_empty_table_with_a_message_gives_a_placeholder_chart(chart, kwargs):
     empty = pd.DataFrame(columns=["a", "b", "c"])
     fig = chart(
-        empty, title="T", subtitle="S", source_ids=[], empty_message="Nothing known yet", **kwargs
+        empty,
+        title="T",
+        subtitle="S",
+        source_ids=[],
+        sources=SOURCES,
+        empty_message="Nothing known yet",
+        **kwargs,
     )
     texts = [t.get_text() for t in fig.texts]
     assert "Nothing known yet" in texts and any(t.startswith("Source:") for t in texts)
     assert charts.png_bytes(fig).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="no rows to chart"):
-        chart(empty, title="T", subtitle="S", source_ids=[], **kwargs)
+        chart(empty, title="T", subtitle="S", source_ids=[], sources=SOURCES, **kwargs)
+
+
+def test_profile_chart_draws_the_threshold_known_at_the_profiles_as_of(data_copy):
+    """A rule published after the profile's as_of must not move its threshold line."""
+    from analysis import metrics
+
+    with open(data_copy / "regulatory_events.csv", "a", encoding="utf-8") as fh:
+        fh.write(
+            "later-rule-2022-01-10,2022-01-10,Cybersecurity Review Office,rule_enacted,,"
+            "5000000,exceeding 5 million users,A later rule (test data).,2022-01-10,tc-2021-07,\n"
+        )
+    pkg = Package(data_copy)
+    assert metrics.review_threshold(pkg) == 5_000_000
+    profile = metrics.company_profile(pkg, "Didi", as_of="2021-07-31")
+    assert profile["review_threshold"] == 1_000_000
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
+    texts = all_texts(fig)
+    assert any("more than 1.0M users" in t for t in texts), texts
+    assert not any("5.0M" in t or "5M" in t for t in texts)
+    [ax] = fig.axes
+    assert [line.get_xdata()[0] for line in ax.lines] == [1_000_000]
+
+
+def test_profile_chart_without_a_threshold_known_then_draws_no_threshold():
+    from analysis import metrics
+
+    profile = metrics.company_profile(Package.open(), "Didi", as_of="2021-07-31")
+    profile["review_threshold"] = None
+    fig = charts.profile_chart(profile, sources=Package.open().load("sources"))
+    assert fig._suptitle.get_text() == "Didi: users"
+    assert not any("threshold:" in t.lower() for t in all_texts(fig))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis import datasets
+from analysis.data import Package
 
 RESOURCES = [
     "sources",
@@ -20,11 +20,11 @@ RESOURCES = [
 
 
 def test_package_is_valid():
-    assert datasets.validate() == []
+    assert Package.open().validate() == []
 
 
 def test_catalog_lists_every_resource_with_row_counts():
-    cat = datasets.catalog()
+    cat = Package.open().catalog()
     assert list(cat["name"]) == RESOURCES
     assert (cat["rows"] > 0).all()
     assert cat["title"].str.len().min() > 0
@@ -32,19 +32,19 @@ def test_catalog_lists_every_resource_with_row_counts():
 
 @pytest.mark.parametrize("name", RESOURCES)
 def test_every_row_names_a_known_source(name):
-    df = datasets.load(name)
-    sources = set(datasets.load("sources")["source_id"])
+    df = Package.open().load(name)
+    sources = set(Package.open().load("sources")["source_id"])
     assert df["source_id"].notna().all()
     assert set(df["source_id"]) <= sources
 
 
 def test_types_follow_the_schema():
-    fr = datasets.load("funding_rounds")
+    fr = Package.open().load("funding_rounds")
     assert str(fr["amount_usd"].dtype) == "Float64"
     assert str(fr["company"].dtype).startswith("str") or fr["company"].dtype == "string"
-    assert str(datasets.load("user_bases")["users"].dtype) == "Int64"
-    assert str(datasets.load("listings")["overseas"].dtype) == "boolean"
-    ev = datasets.load("regulatory_events")
+    assert str(Package.open().load("user_bases")["users"].dtype) == "Int64"
+    assert str(Package.open().load("listings")["overseas"].dtype) == "boolean"
+    ev = Package.open().load("regulatory_events")
     assert ev["date_start"].dtype.kind == "M"
     assert ev.loc[ev["event_id"] == "security-review-rules-2020-04", "date_end"].iloc[
         0
@@ -52,23 +52,23 @@ def test_types_follow_the_schema():
 
 
 def test_unknown_is_empty_not_zero():
-    fr = datasets.load("funding_rounds").set_index("round_id")
+    fr = Package.open().load("funding_rounds").set_index("round_id")
     assert pd.isna(fr.loc["banma-2018", "amount_usd"])
     assert pd.isna(fr.loc["banma-2021", "valuation_usd"])
-    stakes = datasets.load("stakes").set_index("stake_id")
+    stakes = Package.open().load("stakes").set_index("stake_id")
     assert pd.isna(stakes.loc["softbank-didi", "stake_pct"])
 
 
 def test_unknown_dataset_name_is_a_clear_key_error():
     with pytest.raises(KeyError, match="no dataset named 'funding'.*funding_rounds"):
-        datasets.load("funding")
+        Package.open().load("funding")
 
 
 # The article's figures, as curated (source: TechCrunch China Roundup, Jul 2021).
 
 
 def _row(name, key, value):
-    df = datasets.load(name)
+    df = Package.open().load(name)
     rows = df[df[key] == value]
     assert len(rows) == 1, f"{name}: expected one row with {key}={value!r}"
     return rows.iloc[0]
@@ -80,14 +80,14 @@ def test_tiktok_downloads_and_spending_are_lower_bounds_from_sensor_tower():
     assert dl["source_id"] == "tc-2021-07-sensortower"
     sp = _row("downloads", "record_id", "tiktok-spending-2021-07")
     assert (sp["value"], sp["qualifier"], sp["unit"]) == (2.5e9, "at_least", "USD")
-    earlier = datasets.load("downloads")
+    earlier = Package.open().load("downloads")
     assert set(earlier.loc[earlier["company"] == "Facebook", "app"]) == {
         "WhatsApp",
         "Messenger",
         "Facebook",
         "Instagram",
     }
-    assert datasets.load("sources").set_index("source_id").loc[
+    assert Package.open().load("sources").set_index("source_id").loc[
         "tc-2021-07-sensortower", "producer"
     ] == ("Sensor Tower")
 
@@ -123,7 +123,7 @@ def test_didi_users_are_almost_500_million_and_ipo_4_billion():
 
 
 def test_review_actions_and_the_draft_threshold():
-    ev = datasets.load("regulatory_events")
+    ev = Package.open().load("regulatory_events")
     reviews = ev[ev["event_type"] == "review_opened"].set_index("company")["date"].to_dict()
     assert reviews == {
         "Didi": "2021-07-02",
@@ -137,7 +137,7 @@ def test_review_actions_and_the_draft_threshold():
 
 
 def test_backers_named_by_the_article():
-    st = datasets.load("stakes")
+    st = Package.open().load("stakes")
     pairs = set(zip(st["investor"], st["company"], strict=True))
     assert {
         ("SoftBank", "Didi"),
@@ -148,9 +148,9 @@ def test_backers_named_by_the_article():
 
 
 def test_no_figure_without_a_qualifier_and_no_qualifier_without_a_figure():
-    pkg = datasets.package()
+    pkg = Package.open().descriptor()
     for res in pkg["resources"]:
-        df = datasets.load(res["name"])
+        df = Package.open().load(res["name"])
         for field in res["schema"]["fields"]:
             fig = field.get("qualifies")
             if fig:
@@ -158,10 +158,11 @@ def test_no_figure_without_a_qualifier_and_no_qualifier_without_a_figure():
 
 
 def test_frictionless_validates_the_package():
-    from frictionless import Package, system
+    from frictionless import Package as FrictionlessPackage
+    from frictionless import system
 
     with system.use_context(trusted=True):
-        report = Package(str(datasets.package_path())).validate()
+        report = FrictionlessPackage(str(Package.open().descriptor_path)).validate()
     errors = [e.message for task in report.tasks for e in task.errors] + [
         e.message for e in report.errors
     ]
@@ -169,12 +170,13 @@ def test_frictionless_validates_the_package():
 
 
 def test_frictionless_catches_what_the_schema_forbids(data_copy):
-    from frictionless import Package, system
+    from frictionless import Package as FrictionlessPackage
+    from frictionless import system
 
     stakes = data_copy / "stakes.csv"
     stakes.write_text(stakes.read_text().replace(",17.2,", ",117.2,"))
     with system.use_context(trusted=True):
-        report = Package(str(data_copy / "datapackage.json")).validate()
+        report = FrictionlessPackage(str(data_copy / "datapackage.json")).validate()
     assert not report.valid
     assert any(
         "stake_pct" in e.message or "117.2" in e.message for t in report.tasks for e in t.errors
@@ -182,7 +184,7 @@ def test_frictionless_catches_what_the_schema_forbids(data_copy):
 
 
 def test_every_numeric_field_has_a_unit_and_the_package_a_licence():
-    pkg = datasets.package()
+    pkg = Package.open().descriptor()
     assert pkg["licenses"]
     for res in pkg["resources"]:
         for field in res["schema"]["fields"]:
@@ -191,8 +193,8 @@ def test_every_numeric_field_has_a_unit_and_the_package_a_licence():
 
 
 def test_data_dictionary_describes_every_field():
-    dd = datasets.dictionary()
-    pkg = datasets.package()
+    dd = Package.open().dictionary()
+    pkg = Package.open().descriptor()
     assert len(dd) == sum(len(r["schema"]["fields"]) for r in pkg["resources"])
     row = dd[(dd["dataset"] == "funding_rounds") & (dd["field"] == "amount_usd")].iloc[0]
     assert (row["type"], row["unit"], row["constraints"]) == ("number", "USD", ">= 0")
