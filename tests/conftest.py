@@ -14,6 +14,10 @@ from analysis import paths
 # Kernels started here (nbval, the runner's tests) are headless even when pytest itself runs
 # inside a JupyterLab kernel, whose JPY_SESSION_NAME every child would otherwise inherit.
 os.environ.pop("JPY_SESSION_NAME", None)
+# ... and draw SVG figures the same bytes on every run (nbval compares them), as report kernels do
+from analysis.reports.job import deterministic_figures  # noqa: E402
+
+os.environ.update(deterministic_figures(os.environ))
 
 # Outside-style notebooks are inputs of tests/outside/test_outside_notebooks.py, not nbval's.
 collect_ignore_glob = ["outside/*.ipynb"]

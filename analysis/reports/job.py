@@ -49,6 +49,7 @@ __all__ = [
     "Job",
     "abort_running_reports",
     "crash_record",
+    "deterministic_figures",
     "kernel_environment",
     "quiet_kernel_log",
     "run_report",
@@ -130,9 +131,23 @@ def kernel_environment(data_dir: str | None) -> dict[str, str]:
     ``data_dir`` (when given) and without ``JPY_SESSION_NAME`` (a JupyterLab kernel passes it to
     every child; with it ``analysis.explore`` would take a headless report for a live one)."""
     env = {key: value for key, value in os.environ.items() if key != "JPY_SESSION_NAME"}
+    env.update(deterministic_figures(env))
     if data_dir:
         env["ROUNDUP_DATA_DIR"] = str(data_dir)
     return env
+
+
+#: matplotlib settings that make SVG figures the same bytes on every run (svg.hashsalt).
+KERNEL_MATPLOTLIBRC = (
+    Path(__file__).resolve().parent.parent / "present" / "charts" / "kernel.matplotlibrc"
+)
+
+
+def deterministic_figures(env: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables that make a kernel's SVG figures reproducible (fixed clip ids and
+    date: ``MATPLOTLIBRC`` and ``SOURCE_DATE_EPOCH``), unless ``env`` sets them already."""
+    wanted = {"MATPLOTLIBRC": str(KERNEL_MATPLOTLIBRC), "SOURCE_DATE_EPOCH": "0"}
+    return {key: value for key, value in wanted.items() if key not in env}
 
 
 def abort_running_reports() -> None:
