@@ -33,7 +33,7 @@ import filelock
 from analysis.errors import RoundupError
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
 from analysis.reports.fingerprint import input_hashes, shared_hashes, unchanged
-from analysis.reports.job import Job
+from analysis.reports.job import Job, kernel_environment
 from analysis.reports.kernelspecs import check_installed, kernel_for
 from analysis.reports.options import FORK_KERNEL, BuildOptions
 from analysis.reports.plan import Report, slugify
@@ -218,6 +218,7 @@ class Build:
         self.inputs: dict[str, dict[str, str]] = {}
         self.kernels: dict[str, str] = {}  # report name -> the kernel it runs in
         self.interrupted: str | None = None  # when a killed build left its leftovers
+        self._server_start: threading.Thread | None = None
 
     # -- the whole build
     def run(self) -> BuildSummary:
@@ -241,6 +242,7 @@ class Build:
         if to_run:
             # something will run: the data must be valid first (unchanged reports were built
             # from data that was validated then; skipping them needs neither pandas nor a check)
+            self._warm_fork_server(pool)
             self._validate_data()
             self.kernels = {r.name: kernel_for(r.notebook, self.options.kernel) for r in to_run}
             check_installed(self.kernels)
@@ -334,14 +336,35 @@ class Build:
         except DataError as exc:  # the package's description itself is broken
             raise InvalidData(exc.problems, self.data_dir) from None
 
+    def _uses_fork_server(self, pool: Executor) -> bool:
+        return self.options.kernel_name == FORK_KERNEL and isinstance(pool, LocalExecutor)
+
+    def _warm_fork_server(self, pool: Executor) -> None:
+        """Start the build's fork server in the background, so that its imports and warm-up
+        overlap the data validation and the pool's start instead of delaying the first report.
+        A failure here is left to :meth:`_start_fork_server`, which reports it."""
+        if not self._uses_fork_server(pool):
+            return
+        from analysis.reports.kernels import client
+
+        def start() -> None:
+            with contextlib.suppress(Exception):
+                client.ensure_server(kernel_environment(self.data_dir))
+
+        self._server_start = threading.Thread(target=start, name="fork-server-start", daemon=True)
+        self._server_start.start()
+
     def _start_fork_server(self, pool: Executor, jobs: Sequence[Job]) -> None:
-        """One fork server for the whole build, shared by every local worker; it stops with
-        this process. A no-change rebuild runs nothing and starts none."""
+        """One fork server for the whole build, shared by every local worker, started with the
+        kernels' environment (so it warms the build's data folder); it stops with this process.
+        A no-change rebuild, or a build of no report in the fork kernel, starts none."""
         forked = any(job.kernel_name == FORK_KERNEL for job in jobs)
         if forked and isinstance(pool, LocalExecutor):
             from analysis.reports.kernels import client
 
-            client.ensure_server()
+            if self._server_start is not None:
+                self._server_start.join()
+            client.ensure_server(kernel_environment(self.data_dir))
 
     def _run_and_publish(self, pool: Executor, jobs: Sequence[Job]) -> None:
         """Run ``jobs`` on ``pool``, publishing each run (and the index) as it finishes."""

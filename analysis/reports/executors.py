@@ -124,7 +124,19 @@ class LocalExecutor:
         if not jobs:
             return
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["analysis.reports.job", "analysis.reports.executors"])
+        # what every job imports, paid once in the forkserver rather than in each worker's
+        # first report (nbformat's jsonschema alone costs over a second of CPU)
+        context.set_forkserver_preload(
+            [
+                "analysis.reports.job",
+                "analysis.reports.executors",
+                "nbformat",
+                "nbclient",
+                "nbconvert",
+                "papermill",
+                "analysis.reports.kernels.provisioner",
+            ]
+        )
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(jobs)),
             mp_context=context,
