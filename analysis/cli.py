@@ -1,10 +1,12 @@
-"""``roundup``: build the report site, list the plan, validate and describe the data package.
+"""``roundup``: build the report site, list the plan, validate and describe the data package,
+compare two data packages (``diff``).
 
 Exit codes: 0 all good; 1 some report failed (the others are still built) or the data package
 has problems (``validate``); 2 usage or configuration error (bad option, plan, parameter, data
 folder); 3 another build holds the site's lock (``--no-wait``); 130 (SIGINT, Ctrl-C) or 143
 (SIGTERM) the build was interrupted: running reports were stopped and the site keeps its
-previous reports. Logs and progress go to stderr (a progress bar on a terminal, plain lines
+previous reports. ``diff`` exits 0 whether or not figures changed (2 for an argument that is
+neither a data folder nor a git revision). Notifications never change an exit code. Logs and progress go to stderr (a progress bar on a terminal, plain lines
 otherwise); results go to stdout.
 
 Each command parses its options and calls the library (:mod:`analysis.reports.build` with a
@@ -14,6 +16,7 @@ Each command parses its options and calls the library (:mod:`analysis.reports.bu
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 from enum import StrEnum
@@ -30,6 +33,9 @@ from analysis.reports.parameters import as_declared as _as_declared
 from analysis.reports.parameters import parse_params
 
 if TYPE_CHECKING:
+    from analysis.reports.build import BuildSummary
+    from analysis.reports.changes import Snapshot
+    from analysis.reports.notify import Notifier
     from analysis.reports.plan import Report
 
 app = typer.Typer(
@@ -152,6 +158,42 @@ _Kernel = Annotated[
     ),
 ]
 
+_Pdf = Annotated[
+    bool | None,
+    typer.Option(
+        "--pdf/--no-pdf",
+        help="Print each good report to <report>.pdf too (needs Chromium and playwright). "
+        "Default: when they are installed; else one line says PDFs were skipped.",
+        show_default=False,
+    ),
+]
+_Notify = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify",
+        metavar="URL",
+        help="Apprise URL told when a report fails (repeatable); also $ROUNDUP_NOTIFY, "
+        "--notify-file and [notify] in the plan.",
+        show_default=False,
+    ),
+]
+_NotifyFile = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--notify-file",
+        metavar="PATH",
+        help="File of receiver URLs, one per line, outside the repository (repeatable).",
+        show_default=False,
+    ),
+]
+_NotifyOnChange = Annotated[
+    bool,
+    typer.Option(
+        "--notify-on-change",
+        help="Also notify when figures changed since the site's last build.",
+    ),
+]
+
 
 def _check_executor(executor: ExecutorKind, scheduler: str | None) -> None:
     """Exit 2 for a scheduler without dask, or the dask executor without dask installed."""
@@ -249,12 +291,19 @@ def build(
     max_output: _MaxOutput = _DEFAULTS.max_output // MB,
     keep: _Keep = _DEFAULTS.keep,
     kernel: _Kernel = _DEFAULTS.kernel,
+    pdf: _Pdf = _DEFAULTS.pdf,
+    notify: _Notify = None,
+    notify_file: _NotifyFile = None,
+    notify_on_change: _NotifyOnChange = False,
 ) -> None:
-    """Run the reports that changed and publish them with an index."""
+    """Run the reports that changed and publish them with an index (and PDFs); notify."""
     from analysis.reports import build as building
 
     _check_executor(executor, scheduler)
     data_dir = _data_folder(data)
+    notifier, on_change = _notifier(notify or [], notify_file or [], plan, notify_on_change)
+    site = out or paths.site_dir()
+    previous = _published_data(site) if notifier and on_change else None
     options = BuildOptions(
         out_dir=out,
         data_dir=data_dir,
@@ -268,14 +317,83 @@ def build(
         max_output=int(max_output * MB),
         keep=keep,
         kernel=kernel,
+        pdf=pdf,
+        chromium=_chromium(),
     )
     with _build_errors(data_dir):
         selected = _select(reports or [], plan, param, data_dir, name)
         with cli_output.Progress() as progress:
             summary = building.build(selected, options=options, on_event=progress)
     cli_output.print_summary(summary, as_json)
+    if notifier is not None:
+        _tell(notifier, summary, on_change, previous, data_dir or paths.data_dir())
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _chromium() -> Path | None:
+    """The Chromium to print PDFs with (``$ROUNDUP_CHROMIUM``, else ``chromium`` on ``PATH``);
+    None for the default ``/usr/bin/chromium`` (the :class:`BuildOptions` default)."""
+    from analysis.reports.pdf import DEFAULT_CHROMIUM, find_chromium
+
+    found = find_chromium(os.environ)
+    return None if found is None or found == DEFAULT_CHROMIUM else found
+
+
+def _notifier(
+    urls: list[str], files: list[Path], plan: Path | None, on_change: bool
+) -> tuple[Notifier | None, bool]:
+    """The receivers of this build (command line, files, ``$ROUNDUP_NOTIFY``, the plan's
+    ``[notify]``) and whether figure changes are told; ``(None, False)`` without receivers.
+    Exit 2 for an unusable file or URL (named redacted), before any kernel starts."""
+    from analysis.reports import notify
+    from analysis.reports import plan as planning
+
+    try:
+        settings = planning.notify_settings(plan)
+        found = notify.collect_urls(
+            [*urls, *settings.urls], files, os.environ, repo_root=paths.PROJECT_ROOT
+        )
+        notifier = notify.Notifier(found) if found else None
+    except (notify.NotifyError, planning.PlanError) as exc:
+        raise _fail(str(exc)) from None
+    return notifier, notifier is not None and (on_change or settings.on_change)
+
+
+def _published_data(site: Path) -> Snapshot | None:
+    """The data package the site's last build published (``<site>/data.zip``), read now,
+    before this build replaces it; None when there is none (then no figure changes are told)."""
+    from analysis.reports import changes, publication
+
+    archive = site / publication.DATA_ZIP
+    if not archive.is_file():
+        return None
+    try:
+        return publication.read_zip(archive)
+    except changes.ChangesError:
+        return None
+
+
+def _tell(
+    notifier: Notifier,
+    summary: BuildSummary,
+    on_change: bool,
+    previous: Snapshot | None,
+    data_dir: Path,
+) -> None:
+    """Notify the receivers about the build; each delivery is one line on stderr (receivers
+    redacted). Never raises and never changes the exit code."""
+    from analysis.reports import changes, notify
+
+    package_diff = None
+    if on_change and previous is not None:
+        with contextlib.suppress(changes.ChangesError):
+            package_diff = changes.compare(previous, changes.read_folder(data_dir))
+    news = notify.news_from_summary(summary.to_dict(), diff=package_diff)
+    for result in notifier.notify(news, on_change=on_change):
+        line = "notified" if result.delivered else "could not notify"
+        reason = f": {result.reason}" if result.reason else ""
+        cli_output.err().print(escape(f"{line} {result.receiver}{reason}"))
 
 
 @app.command("list")
@@ -312,15 +430,38 @@ def validate(
     from analysis.data import Package
 
     folder = directory.expanduser().resolve() if directory else paths.data_dir()
+    package = Package(folder)
     try:
-        problems = Package(folder).validate()
+        problems = package.validate()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
+    if package.missing_copies:
+        listed = ", ".join(package.missing_copies)
+        cli_output.err().print(
+            f"note: local copies not on this machine, evidence not looked up in them: {escape(listed)}"
+        )
     if not problems:
         cli_output.out().print(f"[green]valid:[/] {escape(str(folder))}")
         return
     cli_output.print_problems(problems, folder, cli_output.out())
     raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def extract(
+    file: Annotated[Path, typer.Argument(help="A source's text (UTF-8), e.g. its local copy")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+) -> None:
+    """List the figure phrases of a source text: line, column, phrase, what it reads as (exit 2
+    for an unreadable file)."""
+    from analysis.data.evidence import EvidenceError
+    from analysis.data.evidence import extract as find
+
+    try:
+        found = find(file)
+    except EvidenceError as exc:
+        raise _fail(str(exc)) from None
+    cli_output.print_figures(found, as_json)
 
 
 @app.command("datasets")
@@ -338,7 +479,35 @@ def list_datasets(
         dictionary = package.dictionary()
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    cli_output.print_datasets(catalog, dictionary, folder)
+    sources = package._load_or_none("sources") if "sources" in package.names() else None
+    cli_output.print_datasets(catalog, dictionary, folder, sources)
+
+
+@app.command("diff")
+def diff_packages(
+    old: Annotated[str, typer.Argument(help="Old package: a data folder or a git revision.")],
+    new: Annotated[str, typer.Argument(help="New package: a data folder or a git revision.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data folder whose git history revisions are read from (default: data/)."
+        ),
+    ] = None,
+) -> None:
+    """Figure-level changes between two data packages (exit 0 whether or not any changed).
+
+    OLD and NEW are folders holding a datapackage.json, or git revisions (HEAD~3, a tag, a
+    commit) of the data folder. Exit 2 when one is neither.
+    """
+    from analysis.reports import changes
+
+    folder = data.expanduser().resolve() if data else paths.data_dir()
+    try:
+        result = changes.diff(old, new, folder)
+    except changes.ChangesError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(result.to_json() if as_json else result.to_text())
 
 
 if __name__ == "__main__":

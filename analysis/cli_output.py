@@ -81,6 +81,9 @@ class Progress:
             else:
                 self.console.print(f"running {event.total} report(s)")
             return
+        if event.kind == "note":
+            self.console.print(escape(event.message), soft_wrap=True)  # one line
+            return
         if event.kind == "skipped":
             self.console.print(f"{escape(entry['name'])}: unchanged, skipped")
             return
@@ -115,6 +118,33 @@ def print_problems(problems: list, folder: Path, console: Console) -> None:
     err().print(f"[bold red]{len(problems)} problem(s)[/] in {len(by_file)} file(s) of {folder}")
 
 
+def print_figures(found: list, as_json: bool) -> None:
+    """``roundup extract``: each figure phrase (:class:`analysis.data.evidence.Found`) on one
+    tab-separated line (line, column, phrase, reading or why not, context), or a JSON list."""
+    if as_json:
+        rows = [
+            {
+                "line": f.line,
+                "column": f.column,
+                "phrase": f.phrase,
+                "value": f.reading.value if f.reading else None,
+                "unit": f.reading.unit if f.reading else None,
+                "qualifier": f.reading.qualifier if f.reading else None,
+                "reads_as": str(f.reading) if f.reading else None,
+                "problem": f.problem,
+                "context": f.context,
+            }
+            for f in found
+        ]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    typer.echo("line\tcolumn\tphrase\treads as\tcontext")
+    for f in found:
+        said = str(f.reading) if f.reading else f"not read: {f.problem}"
+        typer.echo(f"{f.line}\t{f.column}\t{f.phrase}\t{said}\t{f.context}")
+    err().print(f"{len(found)} figure phrase(s)")
+
+
 def print_summary(summary: BuildSummary, as_json: bool) -> None:
     """The build's reports to stdout (a table, or JSON), and its counts to stderr."""
     if as_json:
@@ -138,9 +168,12 @@ def print_summary(summary: BuildSummary, as_json: bool) -> None:
     )
 
 
-def print_datasets(catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path) -> None:
-    """The data dictionary as tables: the catalog (one row per dataset), then one table of
-    fields per dataset (columns of :meth:`analysis.data.Package.catalog` and ``dictionary``)."""
+def print_datasets(
+    catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path, source_rows: pd.DataFrame | None
+) -> None:
+    """The data dictionary as tables: the catalog (one row per dataset), one table of fields
+    per dataset (columns of :meth:`analysis.data.Package.catalog` and ``dictionary``; evidence
+    fields say which figure they state), then the sources (source_id, publisher, url) if given."""
     import pandas as pd
 
     console = out()
@@ -168,6 +201,15 @@ def print_datasets(catalog: pd.DataFrame, dictionary: pd.DataFrame, folder: Path
                 escape(f.key),
             )
         console.print(fields_table)
+    if source_rows is not None:
+        table = Table("source", "publisher", "url", title="sources")
+        for r in source_rows.to_dict("records"):
+            url, publisher = (r.get(c) for c in ("url", "publisher"))
+            url = "" if pd.isna(url) else str(url)
+            shown = f"[link={escape(url)}]{escape(url)}[/link]" if url else ""
+            publisher = "" if pd.isna(publisher) else str(publisher)
+            table.add_row(escape(str(r.get("source_id"))), escape(publisher), shown)
+        console.print(table)
 
 
 def print_plan(reports: list[Report], as_json: bool) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "cumulative",
     "event_timeline",
     "key_figures",
+    "known",
     "known_by",
     "milestone_club",
     "resolve_company",
@@ -81,8 +82,10 @@ def _period_end(text: str, name: str) -> pd.Timestamp:
         ) from None
 
 
-def _known(pkg: Package, name: str, as_of: str | None) -> pd.DataFrame:
-    """Dataset ``name`` of ``pkg``, rows known by ``as_of``."""
+def known(pkg: Package, name: str, as_of: str | None) -> pd.DataFrame:
+    """Dataset ``name`` of ``pkg`` (columns of :meth:`analysis.data.Package.load`), only the
+    rows known by ``as_of``: their period ended by then and their source was out by then
+    (:func:`known_by` with the package's ``sources``). Raises as ``known_by`` does."""
     return known_by(pkg.load(name), as_of, pkg.load("sources") if as_of else None)
 
 
@@ -153,9 +156,9 @@ def company_profile(pkg: Package, name: str, as_of: str | None = None) -> dict:
         "companies": table[table["company"] == canonical].reset_index(drop=True),
     }
     for ds in ("downloads", "funding_rounds", "user_bases", "regulatory_events", "listings"):
-        df = _known(pkg, ds, as_of)
+        df = known(pkg, ds, as_of)
         out[ds] = df[df["company"] == canonical].reset_index(drop=True)
-    stakes = _known(pkg, "stakes", as_of)
+    stakes = known(pkg, "stakes", as_of)
     out["stakes"] = stakes[
         (stakes["company"] == canonical) | (stakes["investor"] == canonical)
     ].reset_index(drop=True)
@@ -170,7 +173,7 @@ def review_threshold(pkg: Package, as_of: str | None = None) -> int | None:
 
     None if no event known then sets one.
     """
-    ev = _known(pkg, "regulatory_events", as_of)
+    ev = known(pkg, "regulatory_events", as_of)
     ev = ev[ev["threshold_users"].notna()].sort_values("date_start")
     return None if ev.empty else int(ev["threshold_users"].iloc[-1])
 
@@ -227,9 +230,9 @@ def review_exposure(
     """
     if threshold < 0:
         raise ValueError("threshold must be a number of users >= 0")
-    users = _known(pkg, "user_bases", as_of)
-    listings = _known(pkg, "listings", as_of)
-    events = _known(pkg, "regulatory_events", as_of)
+    users = known(pkg, "user_bases", as_of)
+    listings = known(pkg, "listings", as_of)
+    events = known(pkg, "regulatory_events", as_of)
     names = sorted(
         set(users["company"]) | set(listings["company"]) | set(events["company"].dropna())
     )
@@ -292,7 +295,7 @@ def milestone_club(
     """
     if milestone < 0:
         raise ValueError("milestone must be a number of downloads >= 0")
-    dl = cumulative(_known(pkg, "downloads", as_of))
+    dl = cumulative(known(pkg, "downloads", as_of))
     dl = dl[dl["measure"] == "downloads"].rename(columns={"value": "downloads"})
     if dl.empty:
         return pd.DataFrame(columns=_CLUB_COLUMNS)
@@ -317,7 +320,7 @@ def rounds_since(pkg: Package, since: str | None = None, as_of: str | None = Non
     from 1 Jan 2018), known by ``as_of``. Columns of ``pkg.load("funding_rounds")``.
     Raises ``ValueError`` if ``since`` is not an ISO date.
     """
-    df = _known(pkg, "funding_rounds", as_of)
+    df = known(pkg, "funding_rounds", as_of)
     if since:
         try:
             start = pd.Timestamp(pd.to_datetime(since, format="ISO8601"))
@@ -338,7 +341,7 @@ def stakes_of(pkg: Package, investor: str | None = None, as_of: str | None = Non
     Columns of ``pkg.load("stakes")``. Raises :class:`UnknownCompanyError` for an unknown
     investor.
     """
-    df = _known(pkg, "stakes", as_of)
+    df = known(pkg, "stakes", as_of)
     if investor:
         df = df[df["investor"] == resolve_company(pkg, investor)]
     return df.sort_values(["investor", "company"]).reset_index(drop=True)
@@ -399,7 +402,7 @@ def key_figures(pkg: Package, as_of: str | None = None) -> pd.DataFrame:
     """
     rows = []
     for ds, col, qcol, unit, subject_cols, label in _FIGURES:
-        df = _known(pkg, ds, as_of)
+        df = known(pkg, ds, as_of)
         for rec in df[df[col].notna()].to_dict("records"):
             measure, row_unit = _measure_and_unit(ds, rec, unit, label)
             rows.append(
@@ -445,7 +448,7 @@ def event_timeline(
     by then. Columns: ``date_start`` (datetime64), ``date`` (string), ``label`` (string, e.g.
     "Didi: review opened", "Draft rule published"), ``event_type``, ``company``, ``source_id`` (string).
     """
-    ev = _known(pkg, "regulatory_events", as_of)
+    ev = known(pkg, "regulatory_events", as_of)
     ev = ev[ev["date_start"] == ev["date_end"]]  # day precision only
     if since:
         ev = ev[ev["date_start"] >= pd.Timestamp(since)]

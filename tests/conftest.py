@@ -23,6 +23,20 @@ os.environ.update(deterministic_figures(os.environ))
 collect_ignore_glob = ["outside/*.ipynb"]
 
 
+@pytest.fixture(autouse=True)
+def _no_automatic_pdfs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds in tests make PDFs only when they ask (``pdf=True``, ``--pdf``) or are marked
+    ``pdf_default``: a browser per worker would slow every build and upset the timing tests."""
+    if request.node.get_closest_marker("pdf_default") is not None:
+        return
+    from analysis.reports.build import Build
+
+    decide = Build._decide_pdf
+    monkeypatch.setattr(
+        Build, "_decide_pdf", lambda self: False if self.options.pdf is None else decide(self)
+    )
+
+
 @pytest.fixture
 def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of data/ in a temporary folder, made the active data package (ROUNDUP_DATA_DIR)."""

@@ -50,21 +50,37 @@ def test_a_new_notebook_is_checked_without_editing_a_test(tmp_path):
     folder = tmp_path / "notebooks"
     shutil.copytree(paths.notebooks_dir(), folder)
     shutil.copy(folder / "01-roundup.ipynb", folder / "06-newcomer.ipynb")
-
-    def pytest(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "pytest", __file__, "-q", "-o", "addopts=", *args],
-            env={**os.environ, "ROUNDUP_NOTEBOOKS_DIR": str(folder)},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            cwd=paths.PROJECT_ROOT,
-        )
-
-    done = pytest("-m", "not e2e", "-k", "not new_notebook")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            __file__,
+            "-q",
+            "-o",
+            "addopts=",
+            "-m",
+            "not e2e",
+            "-k",
+            "not new_notebook",
+        ],
+        env={**os.environ, "ROUNDUP_NOTEBOOKS_DIR": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=paths.PROJECT_ROOT,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
-    listed = pytest("--collect-only")
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-o", "addopts=", "--collect-only"],
+        env={**os.environ, "ROUNDUP_NOTEBOOKS_DIR": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=paths.PROJECT_ROOT,
+    )
     assert "06-newcomer" in listed.stdout
 
 

@@ -304,7 +304,8 @@ def test_build_publishes_self_contained_reports(site_v1):
     ]
     page = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="p-beta-b/index.html"' in page
-    assert "company = &quot;Beta &lt;b&gt;&quot;" in page
+    build_page = (out / "build.html").read_text(encoding="utf-8")  # build details live here
+    assert "company = &quot;Beta &lt;b&gt;&quot;" in build_page
 
 
 class _Recorder:

@@ -142,8 +142,11 @@ def test_index_shows_the_last_good_run_and_links_the_failed_runs_error(tmp_path)
     page = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="r/runs/02-bad/index.html#roundup-error">failed run</a>' in page
     assert 'href="r/index.html">last good report</a>' in page
-    assert "Last good run" in page and "1 Nov 2026, 10:00 UTC" in page
+    assert "1 Nov 2026, 10:00 UTC" in page
     assert "RuntimeError: boom" in page
+    build_page = (out / "build.html").read_text(encoding="utf-8")  # the run details
+    assert "Last good run" in build_page and "1 Nov 2026, 10:00 UTC" in build_page
+    assert "RuntimeError: boom" in build_page
 
 
 def test_build_options_reach_the_build(tmp_path, make_notebook, tiny_data, monkeypatch):

@@ -73,17 +73,22 @@ company = ["A", "B"]
 
 
 def test_real_plan_file_is_well_formed():
-    """reports/plan.toml parses and names the two notebooks (their contents are not needed)."""
+    """reports/plan.toml parses and names the five notebooks (their contents are not needed)."""
     import tomllib
 
     from analysis import paths
 
-    entries = tomllib.loads(paths.plan_file().read_text())["report"]
-    assert [(e["name"], e["notebook"]) for e in entries] == [
-        ("roundup", "01-roundup.ipynb"),
-        ("company-{company}", "02-company-profile.ipynb"),
+    plan_data = tomllib.loads(paths.plan_file().read_text())
+    entries = plan_data["report"]
+    assert [(e["name"], e["notebook"], e["section"]) for e in entries] == [
+        ("roundup", "01-roundup.ipynb", "overview"),
+        ("data-security-review", "03-data-security-review.ipynb", "topics"),
+        ("app-downloads", "04-app-downloads.ipynb", "topics"),
+        ("funding-and-stakes", "05-funding-and-stakes.ipynb", "topics"),
+        ("company-{company}", "02-company-profile.ipynb", "companies"),
     ]
-    assert entries[1]["grid"] == {"company": "companies"}
+    assert entries[-1]["grid"] == {"company": "companies"}
+    assert set(plan_data["site"]) == {"url", "publisher"}
 
 
 @pytest.mark.parametrize(

@@ -151,6 +151,26 @@ def _overflows(page) -> bool:
     )
 
 
+def _every_link_opens(page, site: Path) -> None:
+    """Every link of the page opens: pages load with a title, files (data.zip, .ipynb) exist
+    in the site; the page is reloaded afterwards."""
+    from urllib.parse import unquote, urlsplit
+
+    here = page.url
+    links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    assert links, here
+    for href in sorted(set(links)):
+        parts = urlsplit(href)
+        if parts.scheme != "file" or (parts.path == urlsplit(here).path and parts.fragment):
+            continue  # in-page anchors; web addresses of sources are not opened offline
+        target = Path(unquote(parts.path))
+        assert target.exists() and target.resolve().is_relative_to(site.resolve()), href
+        if target.suffix == ".html":
+            page.goto(href)
+            assert page.title(), href
+    page.goto(here)
+
+
 @pytest.mark.browser
 @pytest.mark.e2e
 def test_site_in_a_browser_offline(site, browser_page):
@@ -158,8 +178,11 @@ def test_site_in_a_browser_offline(site, browser_page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     index = (site / "index.html").as_uri()
     page.goto(index)
-    links = page.eval_on_selector_all("table a", "els => els.map(e => e.href)")
+    links = page.eval_on_selector_all(".report a.title", "els => els.map(e => e.href)")
     assert len(links) == len(planning.load_plan())
+    pdfs = page.eval_on_selector_all(".report a.pdf", "els => els.map(e => e.getAttribute('href'))")
+    assert len(pdfs) == len(links)  # Chromium is here, so `roundup build` made every PDF
+    assert all((site / href).read_bytes().startswith(b"%PDF-") for href in pdfs)
     page.screenshot(path=str(ARTIFACTS / "site-index-1280.png"), full_page=True)
     assert not _overflows(page)
     for href in links:
@@ -181,9 +204,12 @@ def test_site_in_a_browser_offline(site, browser_page):
     page.goto((site / "datasets.html").as_uri())
     assert "amount_usd" in page.inner_text("body")
     page.set_viewport_size({"width": 390, "height": 844})
-    for target in (index, (site / "roundup" / "index.html").as_uri()):
-        page.goto(target)
+    pages = ("index.html", "roundup/index.html", "app-downloads/index.html", "build.html",
+             "changes.html")  # fmt: skip
+    for target in (site / p for p in pages):
+        page.goto(target.as_uri())
         assert not _overflows(page), f"horizontal scroll at 390 px: {target}"
+        _every_link_opens(page, site)
     page.goto(index)
     page.screenshot(path=str(ARTIFACTS / "site-index-390.png"), full_page=True)
     page.goto((site / "company-didi" / "index.html").as_uri())
@@ -213,7 +239,7 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with open(data / "user_bases.csv", "a", encoding="utf-8") as fh:
         fh.write(
             f'hostile-users,"{HOSTILE_NAME}",App,annual_users,2000000,exact,2 million users,'
-            f"2021-07,tc-2021-07,"
+            f"2021-07,nbcchicago-cnbc-disruptor50-2021-didi,"  # a source with no local copy
             f'"{HOSTILE_NOTE}"\n'
         )
     plan = base / "plan.toml"

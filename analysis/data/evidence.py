@@ -19,16 +19,16 @@ the ``text2num`` package ("three million", "twenty-five"); "a million", "half a 
 k, m, mn, mln, b, bn, tn ("$5bn", "500M").
 
 Qualifiers, the one table (``analysis.data.phrases.QUALIFIER_WORDS`` / ``QUALIFIER_AFTER``).
-Words just before the figure; after a verb of passing (exceed-, surpass-, top-) a "the" may
+Words just before the figure; after a verb of passing (exceed-, surpass-, cross-, top-) a "the" may
 stand between ("surpassed the 3 billion mark"), after a preposition not ("under the $4 billion
 deal" reads exact):
 
 ==============  ============================================================================
 approximate     almost, nearly, just under, about, around, some, roughly, approximately,
                 close to, an estimated
-at_least        more than, over, well over, exceeding, exceeds, exceeded, surpassed,
-                surpassing, surpasses, at least, above, upwards of, north of, in excess of,
-                greater than, topped, tops, topping
+at_least        more than, over, well over, exceeding, exceeds, exceeded, exceed, surpassed,
+                surpassing, surpasses, surpass, crossed, crosses, crossing, at least, above,
+                upwards of, north of, in excess of, greater than, topped, tops, topping
 at_most         up to, as much as, as many as, less than, fewer than, under, at most,
                 no more than, below
 exact           none of these

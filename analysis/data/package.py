@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.data.pairing import evidence_fields
 from analysis.data.problems import DataError, Problem
 from analysis.data.schema import (
     Parsed,
@@ -155,23 +156,54 @@ class Package:
             raise DataError(problems)
         return with_date_bounds(parsed.frame, res["schema"]["fields"])
 
-    def validate(self) -> list[Problem]:
-        """Every problem of every resource, foreign keys included, in resource order.
+    def validate(self, project_root: Path | None = None) -> list[Problem]:
+        """Every problem of every resource, foreign keys and evidence included, in resource order.
 
+        Evidence (:mod:`analysis.data.checks`): each figure given has its evidence, the phrase
+        reads as the stored value, qualifier and unit, and occurs in its source's local copy
+        when the copy is on this machine (``local_copy`` resolved against the data folder, the
+        folders above it, ``project_root`` (default: the checkout) and the folders above that).
+        Copies not found are listed in :attr:`missing_copies` afterwards, not as problems.
         Returns an empty list when the package is valid. Raises ``FileNotFoundError`` if the
         folder has no ``datapackage.json``.
         """
+        from analysis import paths
+        from analysis.data.checks import Copies, evidence_problems
+
         try:
             resources = self.descriptor()["resources"]
         except DataError as exc:  # the package description itself is broken
             return exc.problems
+        copies = Copies(self.path.resolve(), project_root or paths.PROJECT_ROOT)
+        local = self._local_copies(resources)
         problems: list[Problem] = []
         for res in resources:
             parsed = self._parsed(res["name"])
             problems.extend(parsed.problems)
             if not parsed.frame.empty:
                 problems.extend(self._foreign_key_problems(res["name"], parsed.frame))
+                label = Path(res["path"]).name
+                problems.extend(
+                    evidence_problems(label, res["schema"], parsed.frame, local, copies)
+                )
+        object.__setattr__(self, "_missing_copies", sorted(copies.missing))
         return problems
+
+    @property
+    def missing_copies(self) -> list[str]:
+        """Sources' ``local_copy`` paths the last :meth:`validate` did not find on this machine
+        (their evidence was not looked up in them)."""
+        return list(getattr(self, "_missing_copies", []))
+
+    def _local_copies(self, resources: list[dict]) -> dict[str, str]:
+        """source_id -> local_copy as written in sources.csv, for the sources that have one."""
+        if not any(r["name"] == "sources" for r in resources):
+            return {}
+        frame = self._parsed("sources").frame
+        if frame.empty or "local_copy" not in frame or "source_id" not in frame:
+            return {}
+        given = frame[frame["local_copy"].notna() & frame["source_id"].notna()]
+        return dict(zip(given["source_id"], given["local_copy"], strict=True))
 
     def _load_or_none(self, name: str) -> pd.DataFrame | None:
         try:
@@ -207,7 +239,8 @@ class Package:
         """The data dictionary: one row per field of every dataset of the package.
 
         Columns (all string but ``rows``): ``dataset``, ``field``, ``type`` (Table Schema type),
-        ``unit`` (e.g. USD, users, percent; empty where none), ``constraints`` (in words),
+        ``unit`` (e.g. USD, users, percent; empty where none), ``constraints`` (in words; an
+        evidence field says which figure it states),
         ``key`` ("primary", "-> resource.field" for a foreign key, or empty), ``description``,
         ``rows`` (Int64: rows in the dataset, <NA> if the file is invalid), ``sources`` (source
         ids its rows cite, separated by ", "). Raises as :meth:`descriptor` does.
@@ -219,14 +252,25 @@ class Package:
             cited = ""
             if df is not None and "source_id" in df:
                 cited = ", ".join(sorted(set(df["source_id"].dropna())))
+            evidence = {e: f for f, e in evidence_fields(res["schema"]).items()}
             for field in res["schema"]["fields"]:
+                said = evidence.get(field["name"])
                 rows.append(
                     {
                         "dataset": res["name"],
                         "field": field["name"],
                         "type": field.get("type", "string"),
                         "unit": field.get("unit", ""),
-                        "constraints": constraint_text(field),
+                        "constraints": "; ".join(
+                            t
+                            for t in (
+                                constraint_text(field),
+                                f"evidence of {said}: the source's words stating it"
+                                if said
+                                else "",
+                            )
+                            if t
+                        ),
                         "key": _key_text(res, field["name"]),
                         "description": field.get("description", ""),
                         "rows": n,

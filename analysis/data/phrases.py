@@ -42,6 +42,11 @@ QUALIFIER_WORDS: dict[str, str] = {
     "surpassed": "at_least",
     "surpassing": "at_least",
     "surpasses": "at_least",
+    "surpass": "at_least",
+    "exceed": "at_least",
+    "crossed": "at_least",
+    "crosses": "at_least",
+    "crossing": "at_least",
     "at least": "at_least",
     "above": "at_least",
     "upwards of": "at_least",
@@ -138,7 +143,8 @@ _BEFORE = re.compile(
 # Only verbs of passing a mark may take "the" ("surpassed the 3 billion mark"); prepositions may
 # not ("under the $4 billion deal", "about the $4 billion IPO" state the figure exactly).
 _BEFORE_THE = {
-    *("exceeding", "exceeds", "exceeded", "surpassed", "surpassing", "surpasses"),
+    *("exceeding", "exceeds", "exceeded", "exceed", "surpassed", "surpassing", "surpasses"),
+    *("surpass", "crossed", "crosses", "crossing"),
     *("topped", "tops", "topping"),
 }
 _AFTER = re.compile(
@@ -291,11 +297,13 @@ def scan(text: str) -> list[Candidate]:
 
 
 def _join_ranges(text: str, found: list[tuple[Candidate, bool]]) -> list[tuple[Candidate, bool]]:
-    """Two figures linked by '-' or 'to' ("$1-2 billion", "3 to 5 million") are one range."""
+    """Two figures linked by '-' or 'to' ("$1-2 billion", "3 to 5 million") are one range,
+    unless one is a percentage and the other not ("grew by 29.3% to 400.4 million")."""
     out: list[tuple[Candidate, bool]] = []
     for c, minor in found:
         prev = out[-1][0] if out else None
-        if prev and _RANGE_LINK.match(text[prev.phrase_end : c.phrase_start]):
+        percent = prev is not None and (prev.unit == "percent") != (c.unit == "percent")
+        if prev and not percent and _RANGE_LINK.match(text[prev.phrase_end : c.phrase_start]):
             lead = text[max(0, prev.phrase_start - 6) : prev.phrase_start].lower()
             if not lead.rstrip().endswith("from") and not (minor and out[-1][1]):
                 shown = text[prev.start : c.end]

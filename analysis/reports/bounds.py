@@ -25,28 +25,32 @@ def _text(output: Any) -> str:
 
 def _drop(nb: Any, excess: int) -> None:
     """Remove about ``excess`` bytes of output from the end of ``nb`` (the last outputs first:
-    a stream is cut and marked, any other output removed whole)."""
+    a stream is cut and marked, any other output removed whole). Error outputs stay: they say
+    why the run failed."""
     from analysis.reports.engine import output_size
 
     for cell in reversed(nb.cells):
         outputs = cell.get("outputs", [])
-        while outputs and excess > 0:
-            last = outputs[-1]
-            size = output_size(last)
-            if last.get("output_type") == "stream" and size > excess + len(CUT_MARK):
-                text = _text(last)
-                last["text"] = text[: max(len(text) - excess - len(CUT_MARK), 0)] + CUT_MARK
+        for index in reversed(range(len(outputs))):
+            if excess <= 0:
                 return
-            outputs.pop()
+            output = outputs[index]
+            if output.get("output_type") == "error":
+                continue
+            size = output_size(output)
+            if output.get("output_type") == "stream" and size > excess + len(CUT_MARK):
+                text = _text(output)
+                output["text"] = text[: max(len(text) - excess - len(CUT_MARK), 0)] + CUT_MARK
+                return
+            del outputs[index]
             excess -= max(size, 1)
-        if excess <= 0:
-            return
 
 
 def fit(nb: Any, page_of: Callable[[Any], str], limit: int) -> tuple[str, str, bool]:
     """``(notebook JSON, page HTML, cut)`` for ``nb`` with each file at most ``limit`` bytes
     (UTF-8). ``page_of(nb)`` renders the page. ``cut`` is True when outputs of ``nb`` (changed in
-    place) were cut to fit; when even no output cannot fit, every output is removed."""
+    place) were cut to fit; when that is not enough, every output but the errors is removed, then
+    every output."""
     import nbformat
 
     text, page = nbformat.writes(nb), page_of(nb)
@@ -56,10 +60,11 @@ def fit(nb: Any, page_of: Callable[[Any], str], limit: int) -> tuple[str, str, b
         if over <= 0:
             return text, page, cut
         cut = True
-        if attempt == _ATTEMPTS - 1:  # the last resort: no output at all
+        if attempt >= _ATTEMPTS - 2:  # the last resorts: errors only, then no output at all
+            keep = ("error",) if attempt == _ATTEMPTS - 2 else ()
             for cell in nb.cells:
                 if cell.get("outputs"):
-                    cell.outputs = []
+                    cell.outputs = [o for o in cell.outputs if o.get("output_type") in keep]
         else:
             _drop(nb, over + limit // 50 + 1024)
         text, page = nbformat.writes(nb), page_of(nb)

@@ -31,13 +31,21 @@ from typing import Any
 import filelock
 
 from analysis.errors import RoundupError
+from analysis.reports import publication
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
-from analysis.reports.fingerprint import input_hashes, shared_hashes, unchanged
+from analysis.reports.fingerprint import input_hashes, last_good, shared_hashes, unchanged
 from analysis.reports.job import Job, kernel_environment
 from analysis.reports.kernelspecs import check_installed, kernel_for
-from analysis.reports.options import FORK_KERNEL, BuildOptions
+from analysis.reports.options import FORK_KERNEL, BuildOptions, OptionsError
 from analysis.reports.plan import Report, slugify
-from analysis.reports.publish import STAGING, index_entry, publish, sweep, unpublished_entry
+from analysis.reports.publish import (
+    LATEST,
+    STAGING,
+    index_entry,
+    publish,
+    sweep,
+    unpublished_entry,
+)
 from analysis.reports.record import RunRecord
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 
@@ -93,12 +101,14 @@ class BuildEvent:
 
     ``kind`` is ``"waiting"`` (another build holds the lock, ``entry["lock"]`` its path),
     ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged report,
-    ``entry`` set) or ``"finished"`` (a report ran, ``entry`` set).
+    ``entry`` set), ``"finished"`` (a report ran, ``entry`` set) or ``"note"`` (one line for
+    the user in ``message``, e.g. that PDFs were skipped and how to get them).
     """
 
     kind: str
     total: int = 0
     entry: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
 
 
 @dataclass
@@ -218,6 +228,9 @@ class Build:
         self.inputs: dict[str, dict[str, str]] = {}
         self.kernels: dict[str, str] = {}  # report name -> the kernel it runs in
         self.interrupted: str | None = None  # when a killed build left its leftovers
+        self._package: tuple[publication.DataArchive, str, list[dict[str, str]]] | None = None
+        self.package_changes: dict[str, Any] | None = None
+        self.pdf = False  # decided once, at the start of run()
         self._server_start: threading.Thread | None = None
 
     # -- the whole build
@@ -229,27 +242,47 @@ class Build:
         :class:`~analysis.reports.kernelspecs.UnknownKernel` (also before) if a report would run
         in a kernel that is not installed, :class:`SiteLocked` if ``options.wait`` is
         false and another build holds the lock, :class:`BuildInterrupted` on SIGINT/SIGTERM,
-        and ``OSError`` when ``out_dir`` cannot be written or a dask scheduler reached.
+        and ``OSError`` when ``out_dir`` cannot be written or a dask scheduler reached;
+        :class:`~analysis.reports.options.OptionsError` when ``options.pdf`` is True and no PDF
+        can be made here.
         """
+        self.pdf = self._decide_pdf()
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
         self.inputs = {r.name: input_hashes(r.notebook, r.parameters, shared) for r in self.plan}
-        to_run = [
-            r
-            for r in self.plan
-            if self.options.force or unchanged(self.out_dir / r.name, self.inputs[r.name]) is None
-        ]
+        to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
         if to_run:
             # something will run: the data must be valid first (unchanged reports were built
             # from data that was validated then; skipping them needs neither pandas nor a check)
-            self._warm_fork_server(pool)
-            self._validate_data()
             self.kernels = {r.name: kernel_for(r.notebook, self.options.kernel) for r in to_run}
             check_installed(self.kernels)
+            self._warm_fork_server(pool)
+            self._validate_data()
         with self.signals.installed():
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with self._lock():
                 return self._run_locked(pool)
+
+    def _decide_pdf(self) -> bool:
+        """Make PDFs in this build? Asked once: ``options.pdf`` False -> no; True -> yes, or
+        OptionsError when no renderer is here; None -> when one is, else a ``"note"`` event
+        saying PDFs are skipped and how to get them."""
+        if self.options.pdf is False:
+            return False
+        from analysis.reports.pdf import pdf_available
+
+        available, line = pdf_available(self.options.chromium)
+        if not available and self.options.pdf:
+            raise OptionsError(line.replace("PDFs skipped", "cannot make PDFs (--pdf)", 1))
+        if not available:
+            self.emit(BuildEvent("note", message=line))
+        return available
+
+    def _last(self, name: str) -> RunRecord | None:
+        """The last good run of report ``name`` if it need not run again: built from the same
+        inputs and, when this build makes PDFs, with its PDF."""
+        last = unchanged(self.out_dir / name, self.inputs[name])
+        return None if last is None or (self.pdf and last.pdf is None) else last
 
     def _validate_data(self) -> None:
         from analysis.data import Package
@@ -285,6 +318,8 @@ class Build:
             self.emit(BuildEvent("planned", total=len(jobs)))
             if jobs or not (self.out_dir / "datasets.html").is_file():
                 self._write_data_dictionary()
+            if jobs:
+                self._publish_site_data()
             self._start_fork_server(pool, jobs)
             self._run_and_publish(pool, jobs)
             with self.signals.deferred():
@@ -300,7 +335,7 @@ class Build:
         for report in self.plan:
             inputs = self.inputs[report.name]
             report_dir = self.out_dir / report.name
-            last = None if self.options.force else unchanged(report_dir, inputs)
+            last = None if self.options.force else self._last(report.name)
             if last is None:
                 jobs.append(self._job(report, inputs))
                 continue
@@ -309,8 +344,46 @@ class Build:
             self.emit(BuildEvent("skipped", entry=self.entries[report.name]))
         return jobs
 
+    def _data_package(self) -> tuple[publication.DataArchive, str, list[dict[str, str]]]:
+        """This build's data package: its zip, the date it runs to, its sources (read once)."""
+        if self._package is None:
+            self._package = (
+                publication.data_zip(self.data_dir),
+                publication.data_as_of(self.data_dir),
+                publication.sources(self.data_dir),
+            )
+        return self._package
+
+    def _publish_site_data(self) -> None:
+        """Compare the site's current ``data.zip`` (the package of the previous build that ran
+        reports) with this build's package (``package_changes``), then replace it."""
+        archive = self._data_package()[0]
+        current = self.out_dir / publication.DATA_ZIP
+        previous = {"run_id": "", "finished": ""} if current.is_file() else None
+        self.package_changes = publication.report_changes(
+            previous, current if previous else None, self.data_dir
+        )
+        tmp = self.out_dir / STAGING / publication.DATA_ZIP
+        tmp.write_bytes(archive.content)
+        tmp.replace(current)
+
+    def _page(self, report: Report, started: datetime) -> dict[str, Any]:
+        """The page extras of ``report``'s run (see :func:`publication.page_extras`)."""
+        archive, as_of, cited = self._data_package()
+        report_dir = self.out_dir / report.name
+        previous = last_good(report_dir)
+        changed = publication.report_changes(
+            previous.to_dict() if previous else None,
+            report_dir / LATEST / publication.DATA_ZIP,
+            self.data_dir,
+        )
+        return publication.page_extras(
+            report, started.isoformat(timespec="seconds"), archive, as_of, cited, changed
+        )
+
     def _job(self, report: Report, inputs: dict[str, str]) -> Job:
-        run_id = new_run_id(_now())
+        started = _now()
+        run_id = new_run_id(started)
         staged = self.out_dir / STAGING / f"{run_id}-{report.name}"
         return Job(
             name=report.name,
@@ -326,6 +399,10 @@ class Build:
             or kernel_for(report.notebook, self.options.kernel),
             report_timeout=self.options.report_timeout,
             max_output=self.options.max_output,
+            page=self._page(report, started),
+            pdf=self.pdf,
+            chromium=str(self.options.chromium) if self.options.chromium else None,
+            pdf_timeout=self.options.pdf_timeout,
         )
 
     def _write_data_dictionary(self) -> None:
@@ -337,7 +414,10 @@ class Build:
             raise InvalidData(exc.problems, self.data_dir) from None
 
     def _uses_fork_server(self, pool: Executor) -> bool:
-        return self.options.kernel_name == FORK_KERNEL and isinstance(pool, LocalExecutor)
+        """Will this build's local workers fork kernels (some report to run is in the fork
+        kernel)?"""
+        forked = FORK_KERNEL in self.kernels.values()
+        return forked and isinstance(pool, LocalExecutor)
 
     def _warm_fork_server(self, pool: Executor) -> None:
         """Start the build's fork server in the background, so that its imports and warm-up
@@ -359,7 +439,7 @@ class Build:
         kernels' environment (so it warms the build's data folder); it stops with this process.
         A no-change rebuild, or a build of no report in the fork kernel, starts none."""
         forked = any(job.kernel_name == FORK_KERNEL for job in jobs)
-        if forked and isinstance(pool, LocalExecutor):
+        if forked and self._uses_fork_server(pool):
             from analysis.reports.kernels import client
 
             if self._server_start is not None:
@@ -382,13 +462,19 @@ class Build:
                 close()  # stops the executor's workers if we leave early
 
     def _publish(self, job: Job, record: RunRecord) -> dict[str, Any]:
-        """Publish one run; its index entry. A run that cannot be published (disk full, a report
-        folder that is unwritable or a plain file) is that report's failure, with the reason:
-        the build goes on."""
+        """Publish one run with this build's ``data.zip``; its index entry. A run that cannot be
+        published (disk full, a report folder that is unwritable or a plain file) is that
+        report's failure, with the reason: the build goes on."""
         try:
+            self._keep_data(Path(job.output_dir))
             return publish(self.out_dir, Path(job.output_dir), record, self.options.keep)
         except OSError as exc:
             return unpublished_entry(self.out_dir, record, exc)
+
+    def _keep_data(self, run_dir: Path) -> None:
+        """Put this build's ``data.zip`` into a finished run's folder (before it is published)."""
+        if run_dir.is_dir():
+            (run_dir / publication.DATA_ZIP).write_bytes(self._data_package()[0].content)
 
     def _snapshot(self) -> BuildSummary:
         """Write the index as it stands; the summary of the build so far."""
@@ -403,8 +489,25 @@ class Build:
             "previous_build_interrupted": self.interrupted is not None,
             "previous_build_interrupted_at": self.interrupted,
         }
-        write_index(self.out_dir, merged_index(self.out_dir, ordered, build_info))
+        index = merged_index(self.out_dir, ordered, build_info)
+        index["data"] = self._site_data()
+        index["changes"] = self.package_changes or {
+            "first": False, "figures_changed": False, "changes": [], "other_changes": 0
+        }  # fmt: skip
+        write_index(self.out_dir, index)
         return summary
+
+    def _site_data(self) -> dict[str, Any]:
+        """The site's data package: ``{"as_of", "href", "sha256", "bytes"}`` (csv only)."""
+        zipped = self.out_dir / publication.DATA_ZIP
+        info: dict[str, Any] = {"as_of": publication.data_as_of(self.data_dir)}
+        if zipped.is_file():
+            import hashlib
+
+            content = zipped.read_bytes()
+            info.update(href=publication.DATA_ZIP, bytes=len(content),
+                        sha256=hashlib.sha256(content).hexdigest())  # fmt: skip
+        return info
 
 
 def build(

@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
+from analysis.data.pairing import figure_fields
 from analysis.errors import RoundupError
 
 __all__ = [
@@ -54,8 +55,6 @@ __all__ = [
 
 Kind = Literal["added", "removed", "changed"]
 
-#: Table Schema types whose fields are figures.
-FIGURE_TYPES = frozenset({"number", "integer"})
 #: Units :func:`analysis.present.formatting.format_figure` knows; others render as plain numbers.
 _UNITS = ("USD", "percent", "users", "downloads")
 _CONTEXT = ("source_id", "as_of")
@@ -293,30 +292,6 @@ def resolve(spec: str | Path, data_dir: Path | str) -> Snapshot:
 
 
 # --------------------------------------------------------------------------- comparing
-
-
-def figure_fields(schema: dict) -> dict[str, str | None]:
-    """The schema's figures in field order: ``{figure field: its qualifier field or None}``.
-
-    Pairing (see the module docstring): ``<stem>_qualifier`` for ``<stem>`` or
-    ``<stem>_<unit>``; else the plain ``qualifier`` for the first figure without its own.
-
-    >>> figure_fields({"fields": [{"name": "amount_usd", "type": "number"},
-    ...     {"name": "qualifier"}, {"name": "valuation_usd", "type": "number"},
-    ...     {"name": "valuation_qualifier"}]})
-    {'amount_usd': 'qualifier', 'valuation_usd': 'valuation_qualifier'}
-    """
-    names = [f.get("name") for f in schema.get("fields", [])]
-    figures = [f["name"] for f in schema.get("fields", []) if f.get("type") in FIGURE_TYPES]
-    pairs: dict[str, str | None] = {}
-    for name in figures:
-        stems = (name, name.rsplit("_", 1)[0]) if "_" in name else (name,)
-        pairs[name] = next((f"{s}_qualifier" for s in stems if f"{s}_qualifier" in names), None)
-    if "qualifier" in names:
-        plain = next((n for n in figures if pairs[n] is None), None)
-        if plain is not None:
-            pairs[plain] = "qualifier"
-    return pairs
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,19 @@
 :func:`run_report` takes a picklable :class:`Job`, executes the notebook with papermill (engine
 ``"roundup"``, :mod:`analysis.reports.engine`) in a fresh kernel, and writes into
 ``job.output_dir``: ``<name>.ipynb`` (the executed notebook), ``index.html``
-(:mod:`analysis.reports.render`), ``run.json`` (:class:`analysis.reports.record.RunRecord`, also
+(:mod:`analysis.reports.render`), ``<name>.pdf`` (a good run's page printed by Chromium when
+``job.pdf``; one browser per worker process, :func:`analysis.reports.pdf.process_renderer`),
+``run.json`` (:class:`analysis.reports.record.RunRecord`, also
 returned) and ``kernel.log`` (the kernel's own stderr, if any). A notebook failure is a
 ``"failed"`` record, not an exception; each limit ends the run with its own ``error.type``:
 
 ``CellTimeoutError``      one cell ran longer than ``Job.timeout`` seconds (nbclient).
 ``ReportTimeoutError``    the report ran longer than ``Job.report_timeout`` seconds in all.
-``OutputLimitExceeded``   the report's kept output passed ``Job.max_output`` characters.
+``OutputLimitExceeded``   the report's output passed ``Job.max_output`` bytes (the executed
+                          notebook and the page are each cut to stay within it).
 ``DeadKernelError``       the kernel process died (``os._exit``, a segfault, the OOM killer).
 ``MissingChart``          a code cell tagged ``chart`` produced no ``image/png``.
+``PdfError``              the PDF of a good run could not be made (its page shows the banner).
 
 The kernel's environment is this process's plus ``ROUNDUP_DATA_DIR=job.data_dir`` (the
 notebooks' first cell reads it through :mod:`analysis.paths`); this process's own environment
@@ -38,6 +42,7 @@ from analysis.reports import render
 from analysis.reports.fingerprint import tree_hash
 from analysis.reports.options import (
     DEFAULT_MAX_OUTPUT,
+    DEFAULT_PDF_TIMEOUT,
     DEFAULT_REPORT_TIMEOUT,
     DEFAULT_TIMEOUT,
     FORK_KERNEL,
@@ -71,7 +76,9 @@ class Job:
     same file system). ``data_dir`` is the data package the kernel reads (``ROUNDUP_DATA_DIR``
     in the kernel's environment; None: the kernel's default). ``inputs`` are the hashes recorded
     in run.json. ``timeout`` is the per-cell limit and ``report_timeout`` the whole report's
-    limit in seconds; ``max_output`` the limit of the kept output in characters.
+    limit in seconds; ``max_output`` the limit in bytes of the executed notebook and of the page. ``pdf``: also
+    print a good run to ``<name>.pdf`` with the Chromium at ``chromium`` (None: the default
+    path), allowing ``pdf_timeout`` seconds.
     """
 
     name: str
@@ -86,6 +93,18 @@ class Job:
     kernel_name: str = "python3"  # FORK_KERNEL: a fork-server kernel (analysis.reports.kernels)
     report_timeout: float = DEFAULT_REPORT_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT
+    #: What the page shows beyond the notebook (JSON values): ``title``, ``description``,
+    #: ``section``, ``data``, ``as_of``, ``sources``, ``citation``, ``changes``; made by
+    #: the build (:func:`analysis.reports.publication.page_extras`).
+    page: dict[str, Any] = field(default_factory=dict)
+    pdf: bool = False
+    chromium: str | None = None
+    pdf_timeout: float = DEFAULT_PDF_TIMEOUT
+
+    @property
+    def pdf_name(self) -> str:
+        """The PDF's file name in the run folder: ``<name>.pdf``."""
+        return f"{self.name}.pdf"
 
     @property
     def notebook_label(self) -> str:
@@ -123,6 +142,11 @@ class Job:
             inputs=self.inputs,
             limits=self.limits,
             files=files,
+            title=str(self.page.get("title") or ""),
+            description=str(self.page.get("description") or ""),
+            section=str(self.page.get("section") or ""),
+            data=self.page.get("data"),
+            changes=self.page.get("changes"),
         )
 
 
@@ -273,11 +297,14 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
 
 
 def _page_of(job: Job, error: RunError | None, failures: list[RunError]) -> Any:
-    """A function rendering the page of an executed notebook with ``error`` in its header; an
-    HTML export failure renders the fallback page and is appended to ``failures``."""
+    """A function rendering the page of an executed notebook with ``error`` in its header (and
+    a link to the PDF of a good run with ``job.pdf``); an HTML export failure renders the
+    fallback page and is appended to ``failures``."""
 
     def page_of(nb: Any) -> str:
-        head = render.header(job.name, job.notebook_label, job.parameters, error, nb)
+        head = render.header(job.name, job.notebook_label, job.parameters, error, nb, job.page)
+        if job.pdf and error is None:
+            head["pdf"] = job.pdf_name  # the header links the PDF made next to the page
         try:
             return render.report_page(nb, head)
         except Exception as export_exc:  # a broken output must not lose the run record
@@ -285,7 +312,7 @@ def _page_of(job: Job, error: RunError | None, failures: list[RunError]) -> Any:
                 type(export_exc).__name__, f"HTML export failed: {export_exc}"
             )
             failures.append(failure)
-            return render.fallback_page(job.name, failure.text())
+            return render.fallback_page(job.page.get("title") or job.name, failure.text())
 
     return page_of
 
@@ -311,9 +338,26 @@ def _write_outputs(out: Path, job: Job, nb: Any, error: RunError | None) -> RunE
     return error or (failures[0] if failures else None)
 
 
+def _write_pdf(out: Path, job: Job, nb: Any) -> RunError | None:
+    """Print ``index.html`` to ``<name>.pdf`` with this process's browser; on failure, the
+    page is written again with the error banner (and no PDF link) and the error returned."""
+    from analysis.reports import pdf
+
+    chromium = Path(job.chromium) if job.chromium else None
+    try:
+        renderer = pdf.process_renderer(chromium, timeout=job.pdf_timeout)
+        renderer.render(out / "index.html", out / job.pdf_name, title=job.name)
+    except pdf.PdfError as exc:
+        error = RunError(type(exc).__name__, str(exc))
+        _write_outputs(out, dataclasses.replace(job, pdf=False), nb, error)
+        return error
+    return None
+
+
 def run_report(job: Job) -> RunRecord:
-    """Execute one report and write ``<name>.ipynb``, ``index.html`` and ``run.json`` into
-    ``job.output_dir`` (created if needed). Returns the run's record.
+    """Execute one report and write ``<name>.ipynb``, ``index.html``, ``<name>.pdf`` (a good run
+    with ``job.pdf``) and ``run.json`` into ``job.output_dir`` (created if needed). Returns the
+    run's record.
 
     The run is ``"failed"`` when papermill (or the kernel) raised, when a limit was hit (see the
     module docstring), when any output is an error, or when a code cell tagged ``chart`` has no
@@ -339,10 +383,13 @@ def run_report(job: Job) -> RunRecord:
     _cap_file(out / "kernel.log", KERNEL_LOG_LIMIT)
     quiet_kernel_log(out / "kernel.log")
     error = _write_outputs(out, job, nb, error)
+    if job.pdf and error is None:
+        error = _write_pdf(out, job, nb)
     files = {
         "html": "index.html",
         "notebook": executed.name,
         "kernel_log": "kernel.log" if (out / "kernel.log").is_file() else None,
+        "pdf": job.pdf_name if (out / job.pdf_name).is_file() else None,
     }
     record = job.record(error, started, round(time.perf_counter() - clock, 3), files)
     record.write(out)
@@ -354,7 +401,7 @@ def _failed_record(job: Job, error: RunError) -> RunRecord:
     out = Path(job.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(render.fallback_page(job.name, error.text()), "utf-8")
-    files = {"html": "index.html", "notebook": None, "kernel_log": None}
+    files = {"html": "index.html", "notebook": None, "kernel_log": None, "pdf": None}
     record = job.record(error, now_iso(), 0.0, files)
     record = dataclasses.replace(record, finished=record.started)
     record.write(out)

@@ -16,6 +16,7 @@ from analysis.errors import RoundupError
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT",
+    "DEFAULT_PDF_TIMEOUT",
     "DEFAULT_REPORT_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "EXECUTORS",
@@ -35,6 +36,8 @@ DEFAULT_TIMEOUT = 600
 DEFAULT_REPORT_TIMEOUT = 1800
 #: Limit of a report's output in bytes: its executed notebook and its page each stay within it.
 DEFAULT_MAX_OUTPUT = 10 * MB
+#: Seconds allowed to print one report to PDF (Chromium's start included).
+DEFAULT_PDF_TIMEOUT = 120.0
 #: Runs kept per report under ``<report>/runs/`` (plus the one ``latest`` points to).
 KEEP_RUNS = 5
 #: ``kernel`` value choosing the fork-server kernel (see :mod:`analysis.reports.kernels`).
@@ -65,7 +68,11 @@ class BuildOptions:
     kept per report; ``kernel``: None (each notebook's own kernelspec, the fork-server kernel
     for the project's Python kernel: :mod:`analysis.reports.kernelspecs`), or an override for
     every report: ``"fork"`` (a fresh kernel forked from a preloaded server) or a kernelspec
-    name such as ``"python3"``.
+    name such as ``"python3"``. ``pdf``: make each good report's PDF too (True), never (False),
+    or when Chromium and playwright are here (None, the default; see
+    :mod:`analysis.reports.pdf`); ``chromium``: the Chromium to print with (None:
+    ``/usr/bin/chromium``; the CLI passes :func:`analysis.reports.pdf.find_chromium`).
+    ``pdf_timeout``: seconds allowed to print one report.
     """
 
     out_dir: Path | None = None
@@ -80,6 +87,9 @@ class BuildOptions:
     max_output: int = DEFAULT_MAX_OUTPUT
     keep: int = KEEP_RUNS
     kernel: str | None = None
+    pdf: bool | None = None
+    chromium: Path | None = None
+    pdf_timeout: float = DEFAULT_PDF_TIMEOUT
 
     def checked(self) -> BuildOptions:
         """These options with ``out_dir`` and ``data_dir`` resolved to folders.

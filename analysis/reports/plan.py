@@ -15,6 +15,20 @@
     [report.grid]
     company = "companies"               # a list of values, or "companies" (every company)
 
+Optional keys of a report: ``title`` (default: the notebook's first markdown heading; for a
+grid, followed by its values), ``description`` (one line; default: the first paragraph after
+that heading) -- both templates over the grid like ``name`` -- and ``section``
+(``overview`` | ``topics`` | ``companies``; default ``companies`` for a grid, else ``topics``),
+the front page's section. An optional top-level ``[site]`` table holds ``url`` (the address
+citations use) and ``publisher`` (see :class:`Site`).
+
+An optional top-level ``[notify]`` table names who hears about a build (see
+:func:`notify_settings`; ``roundup list`` never shows it)::
+
+    [notify]
+    urls = ["mailto://..."]             # Apprise URLs; keep credentials out of the repository
+    on_change = true                    # also tell when figures changed (default: failures only)
+
 A grid expands into one report per combination of its values (cartesian product, in the order
 written). ``"companies"`` stands for ``Package.load("companies")["company"]``.
 
@@ -43,7 +57,11 @@ from analysis.errors import RoundupError
 
 __all__ = [
     "MAX_NAME",
+    "SECTIONS",
+    "Site",
+    "NotifySettings",
     "PlanError",
+    "notify_settings",
     "Report",
     "adhoc_report",
     "load_plan",
@@ -53,7 +71,10 @@ __all__ = [
     "slugify",
 ]
 
-_REPORT_KEYS = {"name", "notebook", "parameters", "grid"}
+_REPORT_KEYS = {"name", "notebook", "parameters", "grid", "title", "description", "section"}
+_SITE_KEYS = {"url", "publisher"}
+#: The front page's sections, in order.
+SECTIONS = ("overview", "topics", "companies")
 #: Longest report name: a report's folder and files are named after it, and file systems
 #: refuse names over 255 bytes; a longer name is cut and made unique by a hash (report_name).
 MAX_NAME = 80
@@ -61,6 +82,15 @@ MAX_NAME = 80
 
 class PlanError(RoundupError, ValueError):
     """The plan, a report's notebook or a parameter is invalid; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where the site is published (the plan's ``[site]`` table): ``url`` (the address reports
+    are cited under, a placeholder by default) and ``publisher`` (who publishes them)."""
+
+    url: str = "https://example.org/china-tech-roundup"
+    publisher: str = "China tech roundup"
 
 
 @dataclass(frozen=True)
@@ -77,6 +107,15 @@ class Report:
     notebook: Path
     parameters: dict[str, Any] = field(default_factory=dict)
     workdir: Path = field(default_factory=paths.notebooks_dir)
+    title: str = ""
+    description: str = ""
+    section: str = "topics"
+    site: Site = field(default_factory=Site)
+
+    @property
+    def heading(self) -> str:
+        """The title readers see: ``title``, or the report's name when it has none."""
+        return self.title or self.name
 
     @property
     def notebook_label(self) -> str:
@@ -148,8 +187,65 @@ def _company_names(package_dir: Path) -> list[str]:
         return [row[key].strip() for row in csv.DictReader(fh) if (row.get(key) or "").strip()]
 
 
+def notebook_heading(notebook: Path) -> tuple[str, str]:
+    """The notebook's first markdown heading (``# ...``, without the marks) and the first
+    paragraph after it (lines joined by spaces); ``("", "")`` when it has none. Read with
+    :mod:`json` (no nbformat): expanding the plan stays cheap."""
+    import json
+
+    try:
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return "", ""
+    for cell in cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        match = re.search(r"^#{1,6}\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
+        if not match:
+            continue
+        after = text[match.end() :].strip().split("\n\n")[0]
+        paragraph = "" if after.startswith("#") else " ".join(after.split())
+        return match.group(1).strip(), paragraph
+    return "", ""
+
+
+def _texts(entry: Mapping[str, Any], label: str, notebook: Path) -> dict[str, str]:
+    """The report's ``title``, ``description`` (templates over the grid's values) and
+    ``section`` (checked), defaulting to the notebook's heading and first paragraph."""
+    for key in ("title", "description", "section"):
+        if key in entry and not isinstance(entry[key], str):
+            raise PlanError(f"report {label!r}: {key!r} must be a string")
+    section = entry.get("section") or ("companies" if entry.get("grid") else "topics")
+    if section not in SECTIONS:
+        raise PlanError(
+            f"report {label!r}: section {section!r} must be one of {', '.join(SECTIONS)}"
+        )
+    heading, paragraph = (
+        t.replace("{", "{{").replace("}", "}}") for t in notebook_heading(notebook)
+    )
+    title = entry.get("title")
+    if title is None:
+        grid = " ".join(f"{{{key}}}" for key in entry.get("grid", {}))
+        title = f"{heading}: {grid}" if heading and grid else heading or grid
+    description = entry.get("description", paragraph)
+    return {"title": title, "description": description, "section": section}
+
+
+def _format(template: str, what: str, label: str, point: Mapping[str, Any]) -> str:
+    """``template`` with the grid's values filled in (PlanError for a bad template)."""
+    try:
+        return template.format(**{k: _label(v) for k, v in point.items()})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise PlanError(
+            f"report {label!r}: bad {what} template (grid parameters: "
+            f"{', '.join(point) or 'none'}): {exc!r}"
+        ) from None
+
+
 def _expand(
-    entry: Mapping[str, Any], index: int, notebooks_dir: Path, data_dir: Path
+    entry: Mapping[str, Any], index: int, notebooks_dir: Path, data_dir: Path, site: Site
 ) -> list[Report]:
     """The reports of one ``[[report]]`` table (several when it has a grid)."""
     from analysis.reports.parameters import check_parameters  # it imports PlanError from here
@@ -173,23 +269,28 @@ def _expand(
     if not notebook.is_file():
         raise PlanError(f"report {label!r}: notebook not found: {notebook}")
 
+    texts = _texts(entry, label, notebook)
     axes = [(key, _grid_values(label, key, spec, data_dir)) for key, spec in grid.items()]
     combos = itertools.product(*(values for _, values in axes)) if axes else [()]
     reports = []
     for combo in combos:
         point = dict(zip([k for k, _ in axes], combo, strict=True))
-        try:
-            raw_name = entry["name"].format(**{k: _label(v) for k, v in point.items()})
-        except (KeyError, IndexError, ValueError) as exc:
-            raise PlanError(
-                f"report {label!r}: bad name template (grid parameters: "
-                f"{', '.join(point) or 'none'}): {exc!r}"
-            ) from None
+        raw_name = _format(entry["name"], "name", label, point)
         name = report_name(raw_name)
         if not name:
             raise PlanError(f"report {label!r}: name {raw_name!r} has no letters or digits a-z 0-9")
         checked = check_parameters(notebook, {**parameters, **point}, name)
-        reports.append(Report(name, notebook, checked, _workdir(notebook, notebooks_dir)))
+        report = Report(
+            name,
+            notebook,
+            checked,
+            _workdir(notebook, notebooks_dir),
+            title=_format(texts["title"], "title", label, point),
+            description=_format(texts["description"], "description", label, point),
+            section=texts["section"],
+            site=site,
+        )
+        reports.append(report)
     return reports
 
 
@@ -227,7 +328,7 @@ def load_plan(
         raise PlanError(f"plan not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path}: not valid TOML: {exc}") from None
-    extra = set(data) - {"report", "notebooks"}
+    extra = set(data) - {"report", "notebooks", "site", "notify"}
     if extra:
         raise PlanError(f"{path}: unknown top-level key(s): {', '.join(sorted(extra))}")
     if notebooks_dir is None:
@@ -240,10 +341,11 @@ def load_plan(
     entries = data.get("report", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise PlanError(f"{path}: 'report' must be an array of tables ([[report]])")
+    site = _site(path, data.get("site", {}))
     reports: list[Report] = []
     seen: dict[str, str] = {}
     for index, entry in enumerate(entries):
-        for report in _expand(entry, index, notebooks_dir, data_dir):
+        for report in _expand(entry, index, notebooks_dir, data_dir, site):
             if report.name in seen:
                 raise PlanError(
                     f"{path}: duplicate report name {report.name!r} "
@@ -252,6 +354,51 @@ def load_plan(
             seen[report.name] = report.notebook_label
             reports.append(report)
     return reports
+
+
+def _site(path: Path, table: Any) -> Site:
+    """The plan's ``[site]`` table (``url``, ``publisher``; both optional strings)."""
+    if not isinstance(table, dict):
+        raise PlanError(f"{path}: 'site' must be a table ([site])")
+    unknown = set(table) - _SITE_KEYS
+    if unknown:
+        raise PlanError(
+            f"{path}: unknown key(s) in [site]: {', '.join(sorted(unknown))} "
+            f"(allowed: {', '.join(sorted(_SITE_KEYS))})"
+        )
+    bad = [k for k, v in table.items() if not isinstance(v, str) or not v]
+    if bad:
+        raise PlanError(f"{path}: [site] {', '.join(bad)} must be non-empty strings")
+    return Site(**table)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The plan's ``[notify]`` table: receiver ``urls`` and ``on_change`` (tell figure changes)."""
+
+    urls: tuple[str, ...] = ()
+    on_change: bool = False
+
+
+def notify_settings(path: Path | None = None) -> NotifySettings:
+    """The ``[notify]`` table of the plan at ``path`` (default ``reports/plan.toml``); empty
+    settings when the table (or the file) is absent. Raises :class:`PlanError` for unknown keys,
+    ``urls`` that are not a list of strings, or an ``on_change`` that is not a boolean."""
+    path = Path(path) if path else paths.plan_file()
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("notify", {})
+    except FileNotFoundError:
+        return NotifySettings()
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{path}: not valid TOML: {exc}") from None
+    if not isinstance(table, dict) or set(table) - {"urls", "on_change"}:
+        raise PlanError(f"{path}: [notify] takes only 'urls' (a list) and 'on_change' (true/false)")
+    urls, on_change = table.get("urls", []), table.get("on_change", False)
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise PlanError(f"{path}: [notify] urls must be a list of receiver URLs (strings)")
+    if not isinstance(on_change, bool):
+        raise PlanError(f"{path}: [notify] on_change must be true or false")
+    return NotifySettings(tuple(urls), on_change)
 
 
 # --------------------------------------------------------------------------- selection
@@ -298,7 +445,9 @@ def adhoc_report(
     if not name:
         raise PlanError(f"cannot name an ad-hoc report of {notebook.name}")
     checked = check_parameters(notebook, parameters, name)
-    return Report(name, notebook, checked, _workdir(notebook, notebooks_dir))
+    heading, paragraph = notebook_heading(notebook)
+    workdir = _workdir(notebook, notebooks_dir)
+    return Report(name, notebook, checked, workdir, title=heading, description=paragraph)
 
 
 def select(

@@ -3,10 +3,12 @@
 Layout of a report's folder in ``out_dir``::
 
     <report>/runs/<run-id>/       every run, good or failed: index.html, <report>.ipynb,
-                                  run.json, kernel.log (if any)
+                                  run.json, kernel.log (if any), <report>.pdf (if made)
     <report>/latest -> runs/<run-id>       symbolic link to the last good run
     <report>/index.html -> latest/index.html, <report>/run.json -> latest/run.json,
-    <report>/<report>.ipynb -> latest/<report>.ipynb      what readers open (fixed links)
+    <report>/<report>.ipynb -> latest/<report>.ipynb,
+    <report>/data.zip -> latest/data.zip   what readers open (fixed links)
+    <report>/<report>.pdf -> latest/<report>.pdf           what readers open (fixed links)
     .tmp/                         runs in progress (removed at the start and end of every build)
 
 Publishing is atomic on POSIX. A run is written into ``.tmp/`` and renamed whole to
@@ -52,6 +54,8 @@ __all__ = [
 
 #: The staging folder of a build, under ``out_dir``.
 STAGING = ".tmp"
+#: A run's data package (see :mod:`analysis.reports.publication`), linked when the run has one.
+DATA_ZIP = "data.zip"
 #: The link to a report's last good run, under ``<report>/``.
 LATEST = "latest"
 
@@ -84,9 +88,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> dict[str, Any]:
     """A report's entry in ``index.json``: this build's run (``status`` ok, failed or skipped,
-    ``href`` its page relative to the site) and the run readers see (``last_good_*``, null if
-    none)."""
+    ``href`` its page relative to the site), the run readers see (``last_good_*``, null if
+    none), the report's ``title``, ``description``, ``section``, ``data`` (its data.zip) and
+    ``changes``/``figures_changed`` (what changed in its figures in this build: none when
+    skipped) and ``pdf_href`` its PDF (null if none)."""
     good = last_good(report_dir)
+    changes = record.changes if status != "skipped" else None
     return {
         "name": record.report,
         "notebook": record.notebook,
@@ -100,6 +107,13 @@ def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> 
         "last_good_href": f"{report_dir.name}/index.html" if good else None,
         "last_good_run_id": good.run_id if good else None,
         "last_good_finished": good.finished if good else None,
+        "title": record.title or record.report,
+        "description": record.description,
+        "section": record.section or "topics",
+        "data": record.data,
+        "changes": changes,
+        "figures_changed": bool(changes and changes.get("figures_changed")),
+        "pdf_href": f"{report_dir.name}/{good.pdf}" if good and good.pdf else None,
     }
 
 
@@ -148,7 +162,8 @@ def _adopt_legacy(report_dir: Path, staging: Path) -> None:
         return
     copy = staging / f"legacy-{report_dir.name}-{secrets.token_hex(3)}"
     copy.mkdir()
-    for name in ("index.html", RECORD_FILE, f"{report_dir.name}.ipynb", "kernel.log"):
+    stem = report_dir.name
+    for name in ("index.html", RECORD_FILE, f"{stem}.ipynb", "kernel.log", f"{stem}.pdf"):
         if (report_dir / name).is_file():
             shutil.copy2(report_dir / name, copy / name)
     os.replace(copy, report_dir / "runs" / str(run_id))
@@ -184,8 +199,14 @@ def publish(
     if record.ok:
         _adopt_legacy(report_dir, staging)
         _symlink_atomic(report_dir / LATEST, f"runs/{run_id}", staging)
-        for file in ("index.html", RECORD_FILE, f"{name}.ipynb"):
-            _symlink_atomic(report_dir / file, f"{LATEST}/{file}", staging)
+        for file in ("index.html", RECORD_FILE, f"{name}.ipynb", DATA_ZIP):
+            if file != DATA_ZIP or (report_dir / "runs" / run_id / file).is_file():
+                _symlink_atomic(report_dir / file, f"{LATEST}/{file}", staging)
+        pdf_link = report_dir / f"{name}.pdf"
+        if record.pdf:
+            _symlink_atomic(pdf_link, f"{LATEST}/{record.pdf}", staging)
+        elif pdf_link.is_symlink():  # a run made without PDF: no link to an older run's
+            pdf_link.unlink()
         href = f"{name}/index.html"
     else:
         href = f"{name}/runs/{run_id}/index.html"

@@ -7,11 +7,20 @@
      "run_id", "started", "finished", "duration_s", "versions": {...}, "inputs": {...},
      "limits": {"cell_timeout_s", "report_timeout_s", "max_output_chars"},
      "files": {"html": "index.html", "notebook": null | "<name>.ipynb",
-               "kernel_log": null | "kernel.log"},
-     "kernel": "<the kernel that ran it: a kernelspec name, or roundup-fork>"}
+               "kernel_log": null | "kernel.log", "pdf": null | "<name>.pdf"},
+     "kernel": "<the kernel that ran it: a kernelspec name, or roundup-fork>",
+     "title", "description", "section",
+     "data": null | {"file": "data.zip", "sha256", "bytes"},
+     "changes": null | {"first", "since_run_id", "since", "figures_changed", "changes": [...],
+                        "other_changes"}}
+
+``data`` describes the run's copy of the data package it used (``data.zip`` in the run folder,
+see :mod:`analysis.reports.publication`); ``changes`` what changed in the report's figures
+since its previous good run (:func:`analysis.reports.publication.report_changes`).
 
 ``error.cell_index`` indexes ``cells`` of the published ``.ipynb`` (papermill's error banner
 included); ``inputs`` are the hashes of :func:`analysis.reports.fingerprint.input_hashes`.
+``files.pdf`` is null for a run made without PDFs (``--no-pdf``, no Chromium) or a failed one.
 Standard library only: a no-change rebuild reads records.
 """
 
@@ -103,10 +112,21 @@ class RunRecord:
     limits: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str | None] = field(default_factory=dict)
     kernel: str = ""
+    title: str = ""
+    description: str = ""
+    section: str = ""
+    data: dict[str, Any] | None = None
+    changes: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def pdf(self) -> str | None:
+        """The PDF's file name in the run folder (``<name>.pdf``), or None when none was made."""
+        name = self.files.get("pdf")
+        return name if isinstance(name, str) and name else None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``run.json`` (keys in the order above)."""

@@ -3,7 +3,8 @@
 :func:`report_page` exports a notebook through nbconvert's ``lab`` template and
 ``analysis/templates/report.html.j2`` (a header with the parameters and status, an error banner
 for a failed run, inputs hidden, images embedded, no CDN scripts); :func:`fallback_page` is the
-banner-only page of a run whose notebook could not be rendered. (PDF will be rendered here.)
+banner-only page of a run whose notebook could not be rendered. The PDF is this page printed by
+:mod:`analysis.reports.pdf` (called from :mod:`analysis.reports.job`).
 """
 
 from __future__ import annotations
@@ -49,12 +50,18 @@ def header(
     parameters: Mapping[str, Any],
     error: RunError | None,
     nb: nbformat.NotebookNode | None = None,
+    page: Mapping[str, Any] | None = None,
 ) -> Header:
-    """The values ``report.html.j2`` shows above a report: ``name``, ``notebook`` (label),
-    ``parameters`` (as JSON texts), ``status``, ``finished`` (now), ``error`` (text), and
-    ``error_cell_id``/``error_source`` locating the failed cell of ``nb``."""
+    """The values ``report.html.j2`` shows around a report: ``name``, ``title`` (``name`` when
+    ``page`` has none), ``notebook`` (label), ``parameters`` (as JSON texts), ``status``,
+    ``finished`` (now), ``error`` (text), ``error_cell_id``/``error_source`` locating the failed
+    cell of ``nb``, and the footer's ``page`` extras (data, sources, citation, changes: see
+    :func:`analysis.reports.publication.page_extras`)."""
+    page = dict(page or {})
     return {
         "name": name,
+        "title": page.get("title") or name,
+        "page": page,
         "notebook": notebook,
         "parameters": {k: json.dumps(v, ensure_ascii=False) for k, v in parameters.items()},
         "status": "failed" if error else "ok",
@@ -103,7 +110,15 @@ def report_page(nb: nbformat.NotebookNode, head: Header) -> str:
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_cell_tags=_HIDDEN_TAGS, enabled=True), enabled=True
     )
-    body, _ = exporter.from_notebook_node(nb, resources={"roundup": dict(head)})
+    saved = nb.metadata.get("title")
+    nb.metadata["title"] = head.get("title") or head.get("name")  # the page's <title>
+    try:
+        body, _ = exporter.from_notebook_node(nb, resources={"roundup": dict(head)})
+    finally:
+        if saved is None:
+            nb.metadata.pop("title", None)
+        else:
+            nb.metadata["title"] = saved
     return body
 
 

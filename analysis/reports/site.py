@@ -1,10 +1,12 @@
-"""The site's own pages: the front page (``index.html`` + ``index.json``) and ``datasets.html``.
+"""The site's own pages: the front page (``index.html`` + ``index.json``), ``build.html``,
+``changes.html`` and ``datasets.html``.
 
 ``index.json``: ``{"generated", "build": {"id", "started", "finished", "counts"},
 "reports": [{"name", "notebook", "parameters", "status": "ok" | "failed" | "skipped",
 "run_id", "finished", "duration_s", "href", "error", "last_good_href", "last_good_run_id",
-"last_good_finished"}]}``; ``href`` is the run's page (a failed run's page under ``runs/``),
-``last_good_*`` describe the run readers see (null if none). Entries of reports not selected in
+"last_good_finished", "title", "description", "section", "data", "changes",
+"figures_changed", "pdf_href"}], "data": {"as_of", "href", "sha256", "bytes"}, "changes": {...}}``; ``href`` is the run's page (a failed run's page under ``runs/``),
+``last_good_*`` describe the run readers see and ``pdf_href`` its PDF (null if none). Entries of reports not selected in
 a build are kept from the previous index (:func:`merged_index`).
 
 Pages are rendered from the Jinja templates in ``analysis/templates/`` (``index.html.j2``,
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.reports.plan import SECTIONS
 from analysis.reports.publish import read_json, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
@@ -75,12 +78,19 @@ def _render(template: str, **values: Any) -> str:
 
 
 def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
-    """Write ``index.json`` and ``index.html`` (every text escaped) for ``index`` atomically."""
+    """Write ``index.json`` and the pages made from it, atomically, every text escaped:
+    ``index.html`` (the front page: reports by section), ``build.html`` (durations, run ids,
+    parameters, errors) and ``changes.html`` (what changed in the figures in this build)."""
     counts = index["build"]["counts"]
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
-    page = _render("index.html.j2", index=index, summary=summary)
+    sections = [
+        (name, [e for e in index["reports"] if e.get("section", "topics") == name])
+        for name in SECTIONS
+    ]
+    values = {"index": index, "summary": summary, "sections": sections}
     write_json_atomic(out_dir / "index.json", index)
-    write_text_atomic(out_dir / "index.html", page)
+    for page in ("build", "changes", "index"):  # the front page last: it links the others
+        write_text_atomic(out_dir / f"{page}.html", _render(f"{page}.html.j2", **values))
 
 
 def merged_index(
@@ -91,7 +101,7 @@ def merged_index(
     current = {e["name"]: dict(e) for e in entries}
     previous = (read_json(out_dir / "index.json") or {}).get("reports", [])
     kept = [
-        e
+        {**e, "changes": None, "figures_changed": False}  # nothing of them changed now
         for e in previous
         if isinstance(e, dict)
         and e.get("name") not in current
@@ -110,9 +120,16 @@ def _who(source: Mapping[str, Any]) -> str:
     return publisher if producer == publisher else f"{producer} via {publisher}"
 
 
+def _web_url(url: Any) -> str | None:
+    """``url`` when it is an http(s) address a reader can follow, else None (not linked)."""
+    text = url.strip() if isinstance(url, str) else ""  # <NA> for an empty cell
+    return text if text.lower().startswith(("https://", "http://")) else None
+
+
 def _datasets(data_dir: Path) -> list[dict[str, Any]]:
     """What ``datasets.html`` shows of each dataset: name, title, description, rows, its
-    sources (``{"id", "who"}``, ``who`` None for an unknown source) and its fields (rows of
+    sources (``{"id", "who", "url"}``, ``who`` None for an unknown source, ``url`` None
+    without a web address) and its fields (rows of
     field, type, unit, constraints, key, description as texts)."""
     import pandas as pd
 
@@ -138,7 +155,12 @@ def _datasets(data_dir: Path) -> list[dict[str, Any]]:
                 "description": ds["description"],
                 "rows": ds["rows"],
                 "sources": [
-                    {"id": s, "who": _who(sources[s]) if s in sources else None} for s in cited
+                    {
+                        "id": s,
+                        "who": _who(sources[s]) if s in sources else None,
+                        "url": _web_url(sources.get(s, {}).get("url")),
+                    }
+                    for s in cited
                 ],
                 "fields": [
                     ["" if pd.isna(r[c]) else str(r[c]) for c in columns]

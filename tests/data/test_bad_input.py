@@ -317,3 +317,46 @@ def test_unknown_field_type_in_the_schema(data_copy):
     assert problems and problems[0].file == "datapackage.json"
     assert problems[0].value == "strnig" and "unknown field type" in problems[0].rule
     _nothing_is_built_from(data_copy, problems)
+
+
+# ----------------------------------------------------------------- evidence (tiny package)
+
+_FR = "funding_rounds.csv"
+_BANMA = "recently secured $460 million in funding"
+
+
+def _evidence_problem(data: Path, line: int, column: str, rule: str) -> Problem:
+    """The one problem `roundup validate` prints for the package, which also stops a build."""
+    problems = Package(data).validate()
+    assert [(p.file, p.line, p.column) for p in problems] == [(_FR, line, column)], problems
+    assert rule in problems[0].rule, str(problems[0])
+    result = CliRunner().invoke(app, ["validate", str(data)])
+    assert result.exit_code == 1 and _FR in result.output and column in result.output
+    _nothing_is_built_from(data, problems)
+    return problems[0]
+
+
+def test_value_edited_without_its_evidence(evidence_data):
+    _edit(evidence_data / _FR, "460000000,exact", "500000000,exact")
+    _evidence_problem(evidence_data, 2, "evidence", "the row says $500,000,000 (exact)")
+
+
+def test_qualifier_the_evidence_contradicts(evidence_data):
+    _edit(evidence_data / _FR, "460000000,exact", "460000000,at_most")
+    _evidence_problem(evidence_data, 2, "evidence", "read as $460,000,000 (exact)")
+
+
+def test_evidence_not_in_the_local_copy(evidence_data):
+    _edit(evidence_data / _FR, _BANMA, "secured as much as $460 million")
+    _edit(evidence_data / _FR, "460000000,exact", "460000000,at_most")
+    _evidence_problem(evidence_data, 2, "evidence", "not in the source's local copy")
+
+
+def test_evidence_that_states_no_figure(evidence_data):
+    _edit(evidence_data / _FR, _BANMA, "recently secured funding")
+    _evidence_problem(evidence_data, 2, "evidence", "the words state no single figure")
+
+
+def test_evidence_missing_for_a_figure(evidence_data):
+    _edit(evidence_data / _FR, _BANMA, "")
+    _evidence_problem(evidence_data, 2, "evidence", "evidence required")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -301,7 +300,6 @@ def test_occurs_in_gives_line_and_column():
 
 # --- the seed article ---------------------------------------------------------------------------
 
-SEED = "shared/sources/techcrunch-china-roundup-data-security-2021-07.txt"  # beside the checkout
 SEED_FIGURES = [
     # (phrase as found, value, unit, qualifier, line)
     ("$4 billion", 4e9, "USD", "exact", 18),
@@ -317,16 +315,8 @@ SEED_FIGURES = [
 ]
 
 
-def _seed_path() -> Path:
-    """The seed's local copy: sources.csv names it relative to a folder above the checkout."""
-    for folder in Path(__file__).resolve().parents[2:]:
-        if (folder / SEED).is_file():
-            return folder / SEED
-    pytest.skip("the seed article's local copy is not on this machine")
-
-
-def test_find_figures_on_the_seed_article():
-    found = extract(_seed_path())
+def test_find_figures_on_the_seed_article(seed_article):
+    found = extract(seed_article)
     got = [(f.phrase, f.reading.value, f.reading.unit, f.reading.qualifier, f.line) for f in found]
     assert got == SEED_FIGURES
     first = found[0]
@@ -362,8 +352,8 @@ def _package_rows():
                         yield name, float(row[value_col]), qualifier
 
 
-def test_every_package_figure_from_the_seed_is_found():
-    found = [f.reading for f in find_figures(_seed_path().read_text(encoding="utf-8"))]
+def test_every_package_figure_from_the_seed_is_found(seed_article):
+    found = [f.reading for f in find_figures(seed_article.read_text(encoding="utf-8"))]
     rows = list(_package_rows())
     assert rows, "the package holds figures from the seed article"
     for name, value, qualifier in rows:
@@ -462,8 +452,8 @@ def test_occurs_in_finds_an_inserted_phrase(before, after):
         ("bolstered its stake to 17.2%", None),  # a paraphrase, not the article's words
     ],
 )
-def test_seed_evidence_occurs_in_the_local_copy(phrase, where):
-    assert occurs_in(phrase, _seed_path().read_text(encoding="utf-8")) == where
+def test_seed_evidence_occurs_in_the_local_copy(seed_article, phrase, where):
+    assert occurs_in(phrase, seed_article.read_text(encoding="utf-8")) == where
 
 
 _PIECES = ["$", "US$", "HK$", "1", "2.5", "1,000", "three", "million", "billion", "bn", "m", "%",

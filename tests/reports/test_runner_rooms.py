@@ -42,6 +42,7 @@ def test_run_record_round_trips_through_run_json_with_the_same_keys(tmp_path):
     assert list(on_disk) == [
         "report", "notebook", "parameters", "status", "error", "run_id", "started",
         "finished", "duration_s", "versions", "inputs", "limits", "files", "kernel",
+        "title", "description", "section", "data", "changes",
     ]  # fmt: skip
     assert on_disk["error"] == {
         "type": "RuntimeError",
