@@ -46,6 +46,13 @@ def _drop(nb: Any, excess: int) -> None:
             excess -= max(size, 1)
 
 
+def _output_chars(nb: Any) -> int:
+    """Characters of all outputs of ``nb`` (see :func:`analysis.reports.engine.output_size`)."""
+    from analysis.reports.engine import output_size
+
+    return sum(output_size(o) for cell in nb.cells for o in cell.get("outputs", []))
+
+
 def fit(nb: Any, page_of: Callable[[Any], str], limit: int) -> tuple[str, str, bool]:
     """``(notebook JSON, page HTML, cut)`` for ``nb`` with each file at most ``limit`` bytes
     (UTF-8). ``page_of(nb)`` renders the page. ``cut`` is True when outputs of ``nb`` (changed in
@@ -65,7 +72,8 @@ def fit(nb: Any, page_of: Callable[[Any], str], limit: int) -> tuple[str, str, b
             for cell in nb.cells:
                 if cell.get("outputs"):
                     cell.outputs = [o for o in cell.outputs if o.get("output_type") in keep]
-        else:
-            _drop(nb, over + limit // 50 + 1024)
+        else:  # output characters to drop: the excess in bytes at the file's bytes per character
+            biggest = max(len(text.encode()), len(page.encode()))
+            _drop(nb, int((over + limit // 50 + 1024) * _output_chars(nb) / biggest) + 1)
         text, page = nbformat.writes(nb), page_of(nb)
     return text, page, cut

@@ -278,6 +278,9 @@ class LimitedClient(PapermillNotebookClient):
         finally:
             self.km.client = make_client
 
+    # nbclient's sync wrapper calls the base class's coroutine: wrap ours (papermill is sync)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
     # -- cells
     async def async_execute_cell(
         self,

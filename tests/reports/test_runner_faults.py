@@ -8,6 +8,7 @@ error is that report's failure, not the build's. Exit codes mean what the README
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -75,6 +76,31 @@ def test_a_report_that_cannot_be_published_fails_alone(
     index = json.loads((site / "index.json").read_text(encoding="utf-8"))
     shown = next(e for e in index["reports"] if e["name"] == "blocked")
     assert shown["status"] == "failed" and shown["error"]["type"] == "PublishError"
+
+
+def test_a_full_disk_fails_that_report_alone(
+    tmp_path, notebook_writer, tiny_package_writer, monkeypatch
+):
+    real = building.publish
+
+    def publish(out_dir, run_dir, record, keep):
+        if record.report == "full":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(out_dir, run_dir, record, keep)
+
+    monkeypatch.setattr(building, "publish", publish)
+    site, summary = _site(
+        tmp_path,
+        notebook_writer,
+        tiny_package_writer,
+        {"full": ["print('fine')"], "fine": ["print('fine')"]},
+        jobs=2,
+    )
+    assert _entry(summary, "fine")["status"] == "ok"
+    full = _entry(summary, "full")
+    assert full["status"] == "failed" and full["error"]["type"] == "PublishError"
+    assert "No space left on device" in full["error"]["message"]
+    assert summary.failed
 
 
 def test_a_publish_error_exits_1_not_2(tmp_path, make_notebook, tiny_data):
@@ -165,6 +191,23 @@ def test_a_notebooks_kernelspec_is_honoured(tmp_path, notebook_writer, tiny_data
     assert forced.returncode == 0, forced.stderr
     assert json.loads((run / "run.json").read_text())["kernel"] == "roundup-fork"
     assert "kernel: default" in _stream_text(run / "which.ipynb")
+
+
+@pytest.mark.parametrize("kernel", [None, "python3"])
+def test_a_notebook_without_language_metadata_runs_in_the_chosen_kernel(
+    tmp_path, notebook_writer, tiny_package_writer, kernel
+):
+    path = notebook_writer(tmp_path / "bare.ipynb", "x = 1", ["print('ran', x)"])
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata = {}  # no kernelspec, no language_info: as some tools write them
+    nbformat.write(nb, str(path))
+    data = tiny_package_writer(tmp_path / "data", ["Alpha"])
+    report = planning.Report("bare", path, {"x": 2}, tmp_path)
+    summary = building.build([report], tmp_path / "site", data_dir=data, kernel=kernel)
+    assert _entry(summary, "bare")["status"] == "ok", _entry(summary, "bare")["error"]
+    run = _run_dir(tmp_path / "site", summary, "bare")
+    assert json.loads((run / "run.json").read_text())["kernel"] == (kernel or "roundup-fork")
+    assert "ran 2" in _stream_text(run / "bare.ipynb")
 
 
 @pytest.mark.parametrize("where", ["option", "notebook"])
