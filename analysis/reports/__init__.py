@@ -18,5 +18,7 @@ Rooms (import them directly; this package stays import-free):
                  protocol, client, server, child, provisioner
 ``publish``      atomic writes, runs/<run-id>/, the latest link, retention, sweeping leftovers
 ``site``         index.html + index.json, datasets.html (Jinja templates in templates/)
+``signals``      SIGINT/SIGTERM during a build: BuildInterrupted, held back while publishing
+``bounds``       fit(): the executed notebook and the page within --max-output bytes
 ``build``        Build: lock, signals, plan -> jobs -> publish -> site; build(), BuildSummary
 """

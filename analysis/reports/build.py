@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import secrets
 import shutil
-import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from analysis.reports.publish import (
     unpublished_entry,
 )
 from analysis.reports.record import RunRecord
+from analysis.reports.signals import BuildInterrupted, Signals
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 
 __all__ = [
@@ -59,20 +59,6 @@ __all__ = [
     "SiteLocked",
     "build",
 ]
-
-
-class BuildInterrupted(KeyboardInterrupt):
-    """The build was stopped by a signal (``signum``: SIGINT or SIGTERM); nothing half-done was
-    published.
-
-    A KeyboardInterrupt, not a :class:`~analysis.errors.RoundupError`: raised from a signal
-    handler anywhere in the build, it must pass every ``except Exception`` on its way out (the
-    executors', papermill's), as Ctrl-C does.
-    """
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 class SiteLocked(RoundupError, RuntimeError):
@@ -149,44 +135,6 @@ def new_run_id(now: datetime) -> str:
     """``20261129T184507123Z-a1b2c3``: UTC time to the millisecond (so run ids sort by time),
     then random hex."""
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
-
-
-class Signals:
-    """SIGINT and SIGTERM raise :class:`BuildInterrupted` in the main thread, except inside
-    :meth:`deferred` blocks (publishing, writing the index), after which they are raised."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.pending: int | None = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.depth:
-            self.pending = signum
-            return
-        raise BuildInterrupted(signum)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        saved = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in saved.items():
-                signal.signal(sig, handler)
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-        if not self.depth and self.pending is not None:
-            signum, self.pending = self.pending, None
-            raise BuildInterrupted(signum)
 
 
 class Build:

@@ -13,6 +13,7 @@ returned) and ``kernel.log`` (the kernel's own stderr, if any). A notebook failu
 ``ReportTimeoutError``    the report ran longer than ``Job.report_timeout`` seconds in all.
 ``OutputLimitExceeded``   the report's output passed ``Job.max_output`` bytes (the executed
                           notebook and the page are each cut to stay within it).
+``OutputLost``            a cell's output could not all be read (:mod:`analysis.reports.engine`).
 ``DeadKernelError``       the kernel process died (``os._exit``, a segfault, the OOM killer).
 ``MissingChart``          a code cell tagged ``chart`` produced no ``image/png``.
 ``PdfError``              the PDF of a good run could not be made (its page shows the banner).
