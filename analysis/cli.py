@@ -26,16 +26,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from analysis import cli_output, paths
+from analysis import cli_notify, cli_output, paths
+from analysis.cli_notify import Notify as _Notify
+from analysis.cli_notify import NotifyFile as _NotifyFile
+from analysis.cli_notify import NotifyOnChange as _NotifyOnChange
+from analysis.cli_output import EXIT_FAILED, EXIT_LOCKED
+from analysis.cli_output import fail as _fail
 from analysis.errors import RoundupError
 from analysis.reports.options import MB, BuildOptions
 from analysis.reports.parameters import as_declared as _as_declared
 from analysis.reports.parameters import parse_params
 
 if TYPE_CHECKING:
-    from analysis.reports.build import BuildSummary
-    from analysis.reports.changes import Snapshot
-    from analysis.reports.notify import Notifier
     from analysis.reports.plan import Report
 
 app = typer.Typer(
@@ -46,7 +48,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 _DEFAULTS = BuildOptions()
 
 
@@ -58,12 +59,6 @@ class ExecutorKind(StrEnum):
 
 
 _DEFAULT_EXECUTOR = ExecutorKind(_DEFAULTS.executor)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``message`` to stderr and return the Exit to raise."""
-    cli_output.err().print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code)
 
 
 def _data_folder(data: Path | None) -> Path | None:
@@ -165,32 +160,6 @@ _Pdf = Annotated[
         help="Print each good report to <report>.pdf too (needs Chromium and playwright). "
         "Default: when they are installed; else one line says PDFs were skipped.",
         show_default=False,
-    ),
-]
-_Notify = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--notify",
-        metavar="URL",
-        help="Apprise URL told when a report fails (repeatable); also $ROUNDUP_NOTIFY, "
-        "--notify-file and [notify] in the plan.",
-        show_default=False,
-    ),
-]
-_NotifyFile = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--notify-file",
-        metavar="PATH",
-        help="File of receiver URLs, one per line, outside the repository (repeatable).",
-        show_default=False,
-    ),
-]
-_NotifyOnChange = Annotated[
-    bool,
-    typer.Option(
-        "--notify-on-change",
-        help="Also notify when figures changed since the site's last build.",
     ),
 ]
 
@@ -301,9 +270,11 @@ def build(
 
     _check_executor(executor, scheduler)
     data_dir = _data_folder(data)
-    notifier, on_change = _notifier(notify or [], notify_file or [], plan, notify_on_change)
+    notifier, on_change = cli_notify.notifier(
+        notify or [], notify_file or [], plan, notify_on_change
+    )
     site = out or paths.site_dir()
-    previous = _published_data(site) if notifier and on_change else None
+    previous = cli_notify.published_data(site) if notifier and on_change else None
     options = BuildOptions(
         out_dir=out,
         data_dir=data_dir,
@@ -326,7 +297,7 @@ def build(
             summary = building.build(selected, options=options, on_event=progress)
     cli_output.print_summary(summary, as_json)
     if notifier is not None:
-        _tell(notifier, summary, on_change, previous, data_dir or paths.data_dir())
+        cli_notify.tell(notifier, summary, on_change, previous, data_dir or paths.data_dir())
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -338,62 +309,6 @@ def _chromium() -> Path | None:
 
     found = find_chromium(os.environ)
     return None if found is None or found == DEFAULT_CHROMIUM else found
-
-
-def _notifier(
-    urls: list[str], files: list[Path], plan: Path | None, on_change: bool
-) -> tuple[Notifier | None, bool]:
-    """The receivers of this build (command line, files, ``$ROUNDUP_NOTIFY``, the plan's
-    ``[notify]``) and whether figure changes are told; ``(None, False)`` without receivers.
-    Exit 2 for an unusable file or URL (named redacted), before any kernel starts."""
-    from analysis.reports import notify
-    from analysis.reports import plan as planning
-
-    try:
-        settings = planning.notify_settings(plan)
-        found = notify.collect_urls(
-            [*urls, *settings.urls], files, os.environ, repo_root=paths.PROJECT_ROOT
-        )
-        notifier = notify.Notifier(found) if found else None
-    except (notify.NotifyError, planning.PlanError) as exc:
-        raise _fail(str(exc)) from None
-    return notifier, notifier is not None and (on_change or settings.on_change)
-
-
-def _published_data(site: Path) -> Snapshot | None:
-    """The data package the site's last build published (``<site>/data.zip``), read now,
-    before this build replaces it; None when there is none (then no figure changes are told)."""
-    from analysis.reports import changes, publication
-
-    archive = site / publication.DATA_ZIP
-    if not archive.is_file():
-        return None
-    try:
-        return publication.read_zip(archive)
-    except changes.ChangesError:
-        return None
-
-
-def _tell(
-    notifier: Notifier,
-    summary: BuildSummary,
-    on_change: bool,
-    previous: Snapshot | None,
-    data_dir: Path,
-) -> None:
-    """Notify the receivers about the build; each delivery is one line on stderr (receivers
-    redacted). Never raises and never changes the exit code."""
-    from analysis.reports import changes, notify
-
-    package_diff = None
-    if on_change and previous is not None:
-        with contextlib.suppress(changes.ChangesError):
-            package_diff = changes.compare(previous, changes.read_folder(data_dir))
-    news = notify.news_from_summary(summary.to_dict(), diff=package_diff)
-    for result in notifier.notify(news, on_change=on_change):
-        line = "notified" if result.delivered else "could not notify"
-        reason = f": {result.reason}" if result.reason else ""
-        cli_output.err().print(escape(f"{line} {result.receiver}{reason}"))
 
 
 @app.command("list")

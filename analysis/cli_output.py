@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from analysis.reports.plan import Report
 
 
+#: ``roundup``'s exit codes (their meanings: :mod:`analysis.cli`).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
 def out() -> Console:
     """stdout: results."""
     return Console(highlight=False)
@@ -32,6 +36,12 @@ def out() -> Console:
 def err() -> Console:
     """stderr: logs, progress, errors."""
     return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``message`` to stderr and return the Exit to raise."""
+    err().print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
 
 
 def params_text(params: dict[str, Any]) -> str:
@@ -213,15 +223,28 @@ def print_datasets(
 
 
 def print_plan(reports: list[Report], as_json: bool) -> None:
-    """The expanded plan to stdout: one row per report (name, notebook, parameters)."""
+    """The expanded plan to stdout: one row per report (name, title, notebook, parameters).
+
+    ``title`` is the one the site shows (:attr:`analysis.reports.plan.Report.heading`: the
+    plan's title, else the notebook's first heading, else the name)."""
     if as_json:
         rows = [
-            {"name": r.name, "notebook": r.notebook_label, "parameters": r.parameters}
+            {
+                "name": r.name,
+                "title": r.heading,
+                "notebook": r.notebook_label,
+                "parameters": r.parameters,
+            }
             for r in reports
         ]
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("report", "notebook", "parameters", title=f"{len(reports)} report(s)")
+    table = Table("report", "title", "notebook", "parameters", title=f"{len(reports)} report(s)")
     for r in reports:
-        table.add_row(escape(r.name), escape(r.notebook_label), escape(params_text(r.parameters)))
+        table.add_row(
+            escape(r.name),
+            escape(r.heading),
+            escape(r.notebook_label),
+            escape(params_text(r.parameters)),
+        )
     out().print(table)

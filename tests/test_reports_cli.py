@@ -48,11 +48,38 @@ def test_list_prints_the_expanded_plan(plan_file):
     assert [r["name"] for r in rows] == ["roundup", "company-alpha", "company-beta"]
     assert rows[1] == {
         "name": "company-alpha",
+        "title": "profile: Alpha",
         "notebook": "profile.ipynb",
         "parameters": {"company": "Alpha"},
     }
     table = runner.invoke(app, ["list", "--plan", str(plan_file)])
     assert table.exit_code == 0 and "company-beta" in table.stdout
+
+
+def test_list_shows_the_title_the_site_shows(tmp_path, make_notebook):
+    """The plan's title (a grid's filled in), else the notebook's first heading: the page's."""
+    make_notebook("profile.ipynb", 'company = "Didi"', ["print(company)"])
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'notebooks = "notebooks"\n'
+        '[[report]]\nname = "roundup"\nnotebook = "profile.ipynb"\n'
+        '[[report]]\nname = "own"\nnotebook = "profile.ipynb"\ntitle = "Our <own> title"\n'
+        '[[report]]\nname = "company-{company}"\nnotebook = "profile.ipynb"\n'
+        'title = "Who is {company}?"\n[report.grid]\ncompany = ["Alpha"]\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["list", "--plan", str(plan), "--json"])
+    assert result.exit_code == 0, result.output
+    titles = {r["name"]: r["title"] for r in json.loads(result.stdout)}
+    assert titles == {
+        "roundup": "profile",
+        "own": "Our <own> title",
+        "company-alpha": "Who is Alpha?",
+    }
+    table = runner.invoke(app, ["list", "--plan", str(plan)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "title" in table.stdout and "Our <own> title" in table.stdout
+    assert "Who is Alpha?" in table.stdout
 
 
 @pytest.mark.parametrize(

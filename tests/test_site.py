@@ -96,6 +96,12 @@ def test_no_change_rebuild_starts_no_kernel(site, tmp_path):
     # every report of the plan (it grows with the companies in the data)
     assert summary["counts"] == {"ok": 0, "failed": 0, "skipped": len(planning.load_plan())}
     assert {e["status"] for e in summary["reports"]} == {"skipped"}
+    # the build page lists both builds, newest first
+    first = json.loads((site / "index.json").read_text(encoding="utf-8"))["build"]
+    history = json.loads((copy / "index.json").read_text(encoding="utf-8"))["builds"]
+    assert [b["id"] for b in history] == [summary["build_id"], first["id"]]
+    page = (copy / "build.html").read_text(encoding="utf-8")
+    assert "Recent builds" in page and f"<code>{first['id']}</code>" in page
     # and it stays light: no kernel, and not even the libraries a report needs are imported
     traced = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "analysis.cli", "build", "--out", str(copy)],

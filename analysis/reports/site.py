@@ -7,7 +7,9 @@
 "last_good_finished", "title", "description", "section", "data", "changes",
 "figures_changed", "pdf_href"}], "data": {"as_of", "href", "sha256", "bytes"}, "changes": {...}}``; ``href`` is the run's page (a failed run's page under ``runs/``),
 ``last_good_*`` describe the run readers see and ``pdf_href`` its PDF (null if none). Entries of reports not selected in
-a build are kept from the previous index (:func:`merged_index`).
+a build are kept from the previous index (:func:`merged_index`). ``builds`` is the run history
+``build.html`` shows: this build and the ones before it, newest first, at most
+:data:`BUILD_HISTORY`, each ``{"id", "started", "finished", "counts"}`` as ``build`` is.
 
 Pages are rendered from the Jinja templates in ``analysis/templates/`` (``index.html.j2``,
 ``datasets.html.j2``, sharing ``page.html.j2`` and ``site.css``); every text is escaped with
@@ -30,9 +32,11 @@ from analysis.reports.publish import read_json, write_json_atomic, write_text_at
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["merged_index", "write_data_dictionary", "write_index"]
+__all__ = ["BUILD_HISTORY", "build_history", "merged_index", "write_data_dictionary", "write_index"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+#: Builds ``build.html`` lists (and ``index.json`` keeps under ``builds``), this one included.
+BUILD_HISTORY = 10
 
 
 def when(iso: Any) -> str:
@@ -48,6 +52,21 @@ def when(iso: Any) -> str:
 
 def _seconds(value: Any) -> str:
     return f"{value:.1f} s" if isinstance(value, int | float) else ""
+
+
+def _took(started: Any, finished: Any) -> str:
+    """How long from ``started`` to ``finished`` (ISO 8601): ``'42.0 s'``, ``'3 min 05 s'``;
+    empty when either is missing or unreadable."""
+    try:
+        seconds = (
+            datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+        ).total_seconds()
+    except (TypeError, ValueError):
+        return ""
+    if seconds < 60:
+        return _seconds(seconds)
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
 
 
 def _esc(value: Any) -> str:
@@ -68,6 +87,7 @@ def _templates() -> jinja2.Environment:
         esc=_esc,
         when=when,
         seconds=_seconds,
+        took=_took,
         json=lambda v: json.dumps(v, ensure_ascii=False),
     )
     return env
@@ -80,7 +100,8 @@ def _render(template: str, **values: Any) -> str:
 def write_index(out_dir: Path, index: Mapping[str, Any]) -> None:
     """Write ``index.json`` and the pages made from it, atomically, every text escaped:
     ``index.html`` (the front page: reports by section), ``build.html`` (durations, run ids,
-    parameters, errors) and ``changes.html`` (what changed in the figures in this build)."""
+    parameters, errors; the recent builds of ``index["builds"]``) and ``changes.html`` (what
+    changed in the figures in this build)."""
     counts = index["build"]["counts"]
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     sections = [
@@ -97,9 +118,10 @@ def merged_index(
     out_dir: Path, entries: Iterable[Mapping[str, Any]], build: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The index to write: this build's entries first (plan order), then earlier entries of
-    ``out_dir/index.json`` whose folder still exists."""
+    ``out_dir/index.json`` whose folder still exists; ``builds``: see :func:`build_history`."""
     current = {e["name"]: dict(e) for e in entries}
-    previous = (read_json(out_dir / "index.json") or {}).get("reports", [])
+    previous_index = read_json(out_dir / "index.json") or {}
+    previous = previous_index.get("reports", [])
     kept = [
         {**e, "changes": None, "figures_changed": False}  # nothing of them changed now
         for e in previous
@@ -111,7 +133,20 @@ def merged_index(
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "build": dict(build),
         "reports": list(current.values()) + kept,
+        "builds": build_history(build, previous_index),
     }
+
+
+def build_history(build: Mapping[str, Any], previous: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``build`` then the builds before it, newest first, at most :data:`BUILD_HISTORY`: those
+    ``previous`` (the site's last ``index.json``) keeps under ``builds``, or its ``build`` for an
+    index written before the history was kept. A build written again (the index is rewritten as
+    reports finish) counts once, by ``id``."""
+    earlier = previous.get("builds")
+    if not isinstance(earlier, list):
+        earlier = [previous.get("build")]
+    kept = [dict(b) for b in earlier if isinstance(b, dict) and b.get("id") != build.get("id")]
+    return [dict(build), *kept][:BUILD_HISTORY]
 
 
 def _who(source: Mapping[str, Any]) -> str:

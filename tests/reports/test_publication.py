@@ -26,6 +26,7 @@ from analysis import paths
 from analysis.reports import build as building
 from analysis.reports import plan as planning
 from analysis.reports import publication
+from analysis.reports import site as site_pages
 
 PLAN = """
 [site]
@@ -246,6 +247,41 @@ def test_build_page_holds_durations_and_run_ids(site):
         assert f"{entry['duration_s']:.1f} s" in page
     assert site.builds[-1].build_id in page
     assert "company = &quot;A&quot;" in page
+
+
+def test_build_page_lists_the_recent_builds_newest_first(site):
+    index = json.loads(site.page("index.json"))
+    assert [b["id"] for b in index["builds"]] == [b.build_id for b in reversed(site.builds)]
+    assert index["builds"][0] == index["build"]
+    page = site.page("build.html")
+    history = page[page.index('<h2 id="history">Recent builds</h2>') :]
+    row = (
+        r'<tr><td>(.*?)</td><td class="took">(.*?)</td><td class="ok">(\d+)</td><td(?: class="failed")?>(\d+)'
+        r'</td><td class="skipped">(\d+)</td><td class="wide"><code>([^<]+)</code></td></tr>'
+    )
+    rows = re.findall(row, history)
+    assert [r[-1] for r in rows] == [b.build_id for b in reversed(site.builds)]
+    for (started, duration, *counts, _), build in zip(rows, index["builds"], strict=True):
+        assert started.endswith(" UTC") and re.fullmatch(r"\d+\.\d s|\d+ min \d\d s", duration)
+        assert [int(n) for n in counts] == [build["counts"][k] for k in ("ok", "failed", "skipped")]
+    assert site.builds[-1].counts()["failed"] == 1  # the third build's failing topic
+
+
+def test_build_history_keeps_the_last_builds_once_each():
+    def build(n: int) -> dict:
+        return {"id": f"b{n}", "started": "", "finished": "", "counts": {}}
+
+    assert site_pages.build_history(build(1), {}) == [build(1)]
+    old_index = {"build": build(1)}  # written before the history was kept
+    assert site_pages.build_history(build(2), old_index) == [build(2), build(1)]
+    history: dict = {}
+    for n in range(site_pages.BUILD_HISTORY + 3):
+        history = {"builds": site_pages.build_history(build(n), history)}
+        # the index is rewritten as reports finish: the same build again counts once
+        history = {"builds": site_pages.build_history(build(n), history)}
+    assert [b["id"] for b in history["builds"]] == [
+        f"b{n}" for n in range(site_pages.BUILD_HISTORY + 2, 2, -1)
+    ]
 
 
 def test_each_run_keeps_its_data_package(site):
