@@ -56,11 +56,22 @@ def test_sys_exit_zero_ends_the_report_cleanly(tmp_path, notebook_writer, tiny_p
 # ------------------------------------------------------------------ 4. a publish error
 
 
+@pytest.mark.parametrize("cause", ["a plain file", "a full disk"])
 def test_a_report_that_cannot_be_published_fails_alone(
-    tmp_path, notebook_writer, tiny_package_writer
+    tmp_path, notebook_writer, tiny_package_writer, monkeypatch, cause
 ):
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "blocked").write_text("a plain file where the folder goes")
+    if cause == "a plain file":  # where the report's folder goes
+        (tmp_path / "site").mkdir()
+        (tmp_path / "site" / "blocked").write_text("a plain file where the folder goes")
+    else:
+        real = building.publish
+
+        def publish(out_dir, run_dir, record, keep):
+            if record.report == "blocked":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(out_dir, run_dir, record, keep)
+
+        monkeypatch.setattr(building, "publish", publish)
     site, summary = _site(
         tmp_path,
         notebook_writer,
@@ -73,34 +84,11 @@ def test_a_report_that_cannot_be_published_fails_alone(
     assert blocked["status"] == "failed"
     assert blocked["error"]["type"] == "PublishError"
     assert "blocked" in blocked["error"]["message"]
+    if cause == "a full disk":
+        assert "No space left on device" in blocked["error"]["message"]
     index = json.loads((site / "index.json").read_text(encoding="utf-8"))
     shown = next(e for e in index["reports"] if e["name"] == "blocked")
     assert shown["status"] == "failed" and shown["error"]["type"] == "PublishError"
-
-
-def test_a_full_disk_fails_that_report_alone(
-    tmp_path, notebook_writer, tiny_package_writer, monkeypatch
-):
-    real = building.publish
-
-    def publish(out_dir, run_dir, record, keep):
-        if record.report == "full":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(out_dir, run_dir, record, keep)
-
-    monkeypatch.setattr(building, "publish", publish)
-    site, summary = _site(
-        tmp_path,
-        notebook_writer,
-        tiny_package_writer,
-        {"full": ["print('fine')"], "fine": ["print('fine')"]},
-        jobs=2,
-    )
-    assert _entry(summary, "fine")["status"] == "ok"
-    full = _entry(summary, "full")
-    assert full["status"] == "failed" and full["error"]["type"] == "PublishError"
-    assert "No space left on device" in full["error"]["message"]
-    assert summary.failed
 
 
 def test_a_publish_error_exits_1_not_2(tmp_path, make_notebook, tiny_data):
