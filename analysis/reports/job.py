@@ -121,7 +121,7 @@ class Job:
         return {
             "cell_timeout_s": self.timeout,
             "report_timeout_s": self.report_timeout,
-            "max_output_chars": self.max_output,
+            "max_output_bytes": self.max_output,
         }
 
     def record(

@@ -5,7 +5,7 @@
     {"report", "notebook", "parameters", "status": "ok" | "failed",
      "error": null | {"type", "message", "cell_index", "execution_count"},
      "run_id", "started", "finished", "duration_s", "versions": {...}, "inputs": {...},
-     "limits": {"cell_timeout_s", "report_timeout_s", "max_output_chars"},
+     "limits": {"cell_timeout_s", "report_timeout_s", "max_output_bytes"},
      "files": {"html": "index.html", "notebook": null | "<name>.ipynb",
                "kernel_log": null | "kernel.log", "pdf": null | "<name>.pdf"},
      "kernel": "<the kernel that ran it: a kernelspec name, or roundup-fork>",
