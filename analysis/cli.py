@@ -143,10 +143,13 @@ _Name = Annotated[
     ),
 ]
 _Kernel = Annotated[
-    str,
+    str | None,
     typer.Option(
-        help="'fork': a fresh kernel per report, forked from a server that has already "
-        "imported pandas, matplotlib and analysis (fast); or a kernelspec name (python3)."
+        help="Run every report in this kernel: 'fork', a fresh kernel per report forked from "
+        "a server that has already imported pandas, matplotlib and analysis (fast), or a "
+        "kernelspec name (python3). Default: each notebook's own kernelspec, 'fork' for "
+        "python3.",
+        show_default=False,
     ),
 ]
 

@@ -78,6 +78,12 @@ class Progress:
 
     def __call__(self, event: BuildEvent) -> None:
         entry = event.entry
+        if event.kind == "waiting":
+            lock = escape(str(entry.get("lock")))
+            self.console.print(
+                f"waiting for another build to finish (lock held on {lock})...", soft_wrap=True
+            )
+            return
         if event.kind == "planned":
             self.total = event.total
             if self.bar is not None:

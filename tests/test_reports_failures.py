@@ -175,7 +175,7 @@ def test_a_200_mb_output_flood_is_cut_at_the_default_limit(tmp_path):
     assert record["status"] == "failed"
     assert record["error"]["type"] == "OutputLimitExceeded"
     assert "10.0 MB" in record["error"]["message"]
-    assert record["limits"]["max_output_chars"] == DEFAULT_MAX_OUTPUT
+    assert record["limits"]["max_output_bytes"] == DEFAULT_MAX_OUTPUT
     # 200 MB of text was on its way: the job kept ~10 MB, and memory and files stay small
     assert record["peak_rss_mb"] < 400, record["peak_rss_mb"]
     out = tmp_path / "out"

@@ -165,6 +165,7 @@ def test_sigkill_mid_build_leaves_the_site_intact(good_site, tmp_path):
     _assert_kernels_gone(kernels)  # the workers saw their caller die and stopped
     assert (out / ".tmp").is_dir()  # nothing could clean up; hidden, and not a report
     _next_build_succeeds(good_site, out)
+    assert "cut short" in (out / "index.html").read_text(encoding="utf-8")
 
 
 def test_ctrl_c_stops_the_build_cleanly(good_site, tmp_path):
@@ -184,3 +185,4 @@ def test_ctrl_c_stops_the_build_cleanly(good_site, tmp_path):
     _assert_kernels_gone(kernels)
     assert not (out / ".tmp").exists()  # staging removed
     _next_build_succeeds(good_site, out)
+    assert "cut short" not in (out / "index.html").read_text(encoding="utf-8")

@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import secrets
 import shutil
-import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +34,19 @@ from analysis.reports import publication
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
 from analysis.reports.fingerprint import input_hashes, last_good, shared_hashes, unchanged
 from analysis.reports.job import Job, kernel_environment
+from analysis.reports.kernelspecs import check_installed, kernel_for
 from analysis.reports.options import FORK_KERNEL, BuildOptions, OptionsError
 from analysis.reports.plan import Report, slugify
-from analysis.reports.publish import LATEST, STAGING, index_entry, publish, sweep
+from analysis.reports.publish import (
+    LATEST,
+    STAGING,
+    index_entry,
+    publish,
+    sweep,
+    unpublished_entry,
+)
 from analysis.reports.record import RunRecord
+from analysis.reports.signals import BuildInterrupted, Signals
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 
 __all__ = [
@@ -51,20 +59,6 @@ __all__ = [
     "SiteLocked",
     "build",
 ]
-
-
-class BuildInterrupted(KeyboardInterrupt):
-    """The build was stopped by a signal (``signum``: SIGINT or SIGTERM); nothing half-done was
-    published.
-
-    A KeyboardInterrupt, not a :class:`~analysis.errors.RoundupError`: raised from a signal
-    handler anywhere in the build, it must pass every ``except Exception`` on its way out (the
-    executors', papermill's), as Ctrl-C does.
-    """
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 class SiteLocked(RoundupError, RuntimeError):
@@ -91,9 +85,10 @@ class InvalidData(RoundupError, ValueError):
 class BuildEvent:
     """Progress of a build, passed to ``on_event``.
 
-    ``kind`` is ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged
-    report, ``entry`` set), ``"finished"`` (a report ran, ``entry`` set) or ``"note"`` (one line
-    for the user in ``message``, e.g. that PDFs were skipped and how to get them).
+    ``kind`` is ``"waiting"`` (another build holds the lock, ``entry["lock"]`` its path),
+    ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged report,
+    ``entry`` set), ``"finished"`` (a report ran, ``entry`` set) or ``"note"`` (one line for
+    the user in ``message``, e.g. that PDFs were skipped and how to get them).
     """
 
     kind: str
@@ -142,44 +137,6 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
-class Signals:
-    """SIGINT and SIGTERM raise :class:`BuildInterrupted` in the main thread, except inside
-    :meth:`deferred` blocks (publishing, writing the index), after which they are raised."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.pending: int | None = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.depth:
-            self.pending = signum
-            return
-        raise BuildInterrupted(signum)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        saved = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in saved.items():
-                signal.signal(sig, handler)
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-        if not self.depth and self.pending is not None:
-            signum, self.pending = self.pending, None
-            raise BuildInterrupted(signum)
-
-
 class Build:
     """One build of ``plan`` with ``options``; :meth:`run` it once.
 
@@ -217,6 +174,8 @@ class Build:
         self.build_id = ""
         self.entries: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
+        self.kernels: dict[str, str] = {}  # report name -> the kernel it runs in
+        self.interrupted: str | None = None  # when a killed build left its leftovers
         self._package: tuple[publication.DataArchive, str, list[dict[str, str]]] | None = None
         self.package_changes: dict[str, Any] | None = None
         self.pdf = False  # decided once, at the start of run()
@@ -227,7 +186,9 @@ class Build:
         """Run the build; its summary.
 
         Raises :class:`InvalidData` (before any kernel starts or file is written) if a report
-        would run and the data package is invalid, :class:`SiteLocked` if ``options.wait`` is
+        would run and the data package is invalid,
+        :class:`~analysis.reports.kernelspecs.UnknownKernel` (also before) if a report would run
+        in a kernel that is not installed, :class:`SiteLocked` if ``options.wait`` is
         false and another build holds the lock, :class:`BuildInterrupted` on SIGINT/SIGTERM,
         and ``OSError`` when ``out_dir`` cannot be written or a dask scheduler reached;
         :class:`~analysis.reports.options.OptionsError` when ``options.pdf`` is True and no PDF
@@ -237,9 +198,12 @@ class Build:
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
         self.inputs = {r.name: input_hashes(r.notebook, r.parameters, shared) for r in self.plan}
-        if self.options.force or any(self._last(name) is None for name in self.inputs):
+        to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
+        if to_run:
             # something will run: the data must be valid first (unchanged reports were built
             # from data that was validated then; skipping them needs neither pandas nor a check)
+            self.kernels = {r.name: kernel_for(r.notebook, self.options.kernel) for r in to_run}
+            check_installed(self.kernels)
             self._warm_fork_server(pool)
             self._validate_data()
         with self.signals.installed():
@@ -277,11 +241,14 @@ class Build:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        lock = filelock.FileLock(self.out_dir / ".lock", timeout=-1 if self.options.wait else 0)
+        lock = filelock.FileLock(self.out_dir / ".lock", timeout=0)
         try:
             lock.acquire()
         except filelock.Timeout:
-            raise SiteLocked(f"another build holds {self.out_dir / '.lock'}") from None
+            if not self.options.wait:
+                raise SiteLocked(f"another build holds {self.out_dir / '.lock'}") from None
+            self.emit(BuildEvent("waiting", entry={"lock": str(self.out_dir / ".lock")}))
+            lock.acquire(timeout=-1)
         try:
             yield
         finally:
@@ -290,7 +257,7 @@ class Build:
     def _run_locked(self, pool: Executor) -> BuildSummary:
         """Run and publish under the site's lock; the staging folder never outlives the build."""
         staging = self.out_dir / STAGING
-        sweep(self.out_dir)  # what a killed build left; we hold the lock
+        self.interrupted = sweep(self.out_dir)  # what a killed build left; we hold the lock
         staging.mkdir()
         self.started = _now()
         self.build_id = new_run_id(self.started)
@@ -376,7 +343,8 @@ class Build:
             inputs=inputs,
             data_dir=str(self.data_dir),
             timeout=self.options.timeout,
-            kernel_name=self.options.kernel_name,
+            kernel_name=self.kernels.get(report.name)
+            or kernel_for(report.notebook, self.options.kernel),
             report_timeout=self.options.report_timeout,
             max_output=self.options.max_output,
             page=self._page(report, started),
@@ -394,7 +362,10 @@ class Build:
             raise InvalidData(exc.problems, self.data_dir) from None
 
     def _uses_fork_server(self, pool: Executor) -> bool:
-        return self.options.kernel_name == FORK_KERNEL and isinstance(pool, LocalExecutor)
+        """Will this build's local workers fork kernels (some report to run is in the fork
+        kernel)?"""
+        forked = FORK_KERNEL in self.kernels.values()
+        return forked and isinstance(pool, LocalExecutor)
 
     def _warm_fork_server(self, pool: Executor) -> None:
         """Start the build's fork server in the background, so that its imports and warm-up
@@ -414,8 +385,9 @@ class Build:
     def _start_fork_server(self, pool: Executor, jobs: Sequence[Job]) -> None:
         """One fork server for the whole build, shared by every local worker, started with the
         kernels' environment (so it warms the build's data folder); it stops with this process.
-        A no-change rebuild runs nothing and starts none."""
-        if jobs and self._uses_fork_server(pool):
+        A no-change rebuild, or a build of no report in the fork kernel, starts none."""
+        forked = any(job.kernel_name == FORK_KERNEL for job in jobs)
+        if forked and self._uses_fork_server(pool):
             from analysis.reports.kernels import client
 
             if self._server_start is not None:
@@ -428,8 +400,7 @@ class Build:
         try:
             for job, record in results:
                 with self.signals.deferred():
-                    self._keep_data(Path(job.output_dir))
-                    entry = publish(self.out_dir, Path(job.output_dir), record, self.options.keep)
+                    entry = self._publish(job, record)
                     self.entries[job.name] = entry
                     self._snapshot()
                 self.emit(BuildEvent("finished", entry=entry))
@@ -437,6 +408,16 @@ class Build:
             close = getattr(results, "close", None)
             if close is not None:
                 close()  # stops the executor's workers if we leave early
+
+    def _publish(self, job: Job, record: RunRecord) -> dict[str, Any]:
+        """Publish one run with this build's ``data.zip``; its index entry. A run that cannot be
+        published (disk full, a report folder that is unwritable or a plain file) is that
+        report's failure, with the reason: the build goes on."""
+        try:
+            self._keep_data(Path(job.output_dir))
+            return publish(self.out_dir, Path(job.output_dir), record, self.options.keep)
+        except OSError as exc:
+            return unpublished_entry(self.out_dir, record, exc)
 
     def _keep_data(self, run_dir: Path) -> None:
         """Put this build's ``data.zip`` into a finished run's folder (before it is published)."""
@@ -452,6 +433,9 @@ class Build:
             "started": self.started.isoformat(timespec="seconds"),
             "finished": _now().isoformat(timespec="seconds"),
             "counts": summary.counts(),
+            # a killed build (SIGKILL, power loss) left runs half-done: say so, with its time
+            "previous_build_interrupted": self.interrupted is not None,
+            "previous_build_interrupted_at": self.interrupted,
         }
         index = merged_index(self.out_dir, ordered, build_info)
         index["data"] = self._site_data()

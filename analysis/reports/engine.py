@@ -12,7 +12,11 @@ limit, and papermill's ``execution_timeout`` is per cell):
                           longer counts) passed ``Limits.max_output`` characters: the output that
                           crossed the limit is cut, later output is dropped and the kernel is
                           killed at once, so neither memory nor the HTML grows with it.
+``OutputLost``            output the cell produced was still unread ``iopub_timeout`` seconds
+                          after its reply (nbclient would drop it with a warning).
 ``DeadKernelError``       (nbclient's) the kernel died; the message gives its exit code.
+
+Consecutive stream messages of a cell are kept as one output (one block on the page).
 
 The engine also takes ``kernel_env``: the kernel process's whole environment (the job process's
 own environment is never changed). This module imports papermill and nbclient: only a job that
@@ -46,6 +50,7 @@ __all__ = [
     "Limits",
     "LimitedClient",
     "OutputLimitExceeded",
+    "OutputLost",
     "ReportTimeoutError",
     "RoundupEngine",
     "error_output",
@@ -55,6 +60,8 @@ __all__ = [
 #: The engine's name for ``papermill.execute_notebook(engine_name=...)``.
 ENGINE_NAME = "roundup"
 
+#: Seconds at most to read a cell's queued output after its reply (never past the report's time).
+IOPUB_WAIT = 600
 #: Notebook clients running in this process, for :func:`kill_kernels`.
 _LIVE_CLIENTS: weakref.WeakSet[LimitedClient] = weakref.WeakSet()
 
@@ -69,6 +76,15 @@ class ReportTimeoutError(RoundupError, RuntimeError):
 
 class OutputLimitExceeded(RoundupError, RuntimeError):
     """The report's kept output passed its limit (``Limits.max_output``); the kernel was killed."""
+
+    def __init__(self, message: str, cell_index: int | None):
+        super().__init__(message)
+        self.cell_index = cell_index
+
+
+class OutputLost(RoundupError, RuntimeError):
+    """Output a cell produced could not be read (still queued when the wait for it ended): the
+    report would show part of its output as if it were all of it."""
 
     def __init__(self, message: str, cell_index: int | None):
         super().__init__(message)
@@ -148,6 +164,11 @@ class LimitedClient(PapermillNotebookClient):
         self._sizes: dict[int, int] = {}
         self._overflow_cell: int | None = None
         self._kill: Any = None
+        # output still queued when a cell's reply comes (a flood of flushed prints) is waited
+        # for, within the report's time; if it cannot be read, the report fails (OutputLost)
+        # rather than publish a page with lines missing
+        self.raise_on_iopub_timeout = True
+        self.iopub_timeout = int(min(max(limits.report_timeout, 4), IOPUB_WAIT))
         _LIVE_CLIENTS.add(self)
 
     # -- time
@@ -194,9 +215,34 @@ class LimitedClient(PapermillNotebookClient):
         self.shutdown_kernel = "immediate"
         self._kill = asyncio.ensure_future(ensure_async(self.km.signal_kernel(signal.SIGKILL)))
 
+    def _coalesced(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> Any:
+        """Append a stream message to the cell's last output when it is the same stream (one
+        output per stream, not one per message: 300,000 flushed lines make one output, which
+        the page shows as one block); the output, or None when it is not such a message."""
+        content = msg.get("content", {})
+        last = outs[-1] if outs else None
+        if (
+            msg["msg_type"] != "stream"
+            or last is None
+            or self.clear_before_next_output
+            or self.output_hook_stack[msg["parent_header"].get("msg_id")]
+            or last.get("output_type") != "stream"
+            or last.get("name") != content.get("name")
+        ):
+            return None
+        if isinstance(last["text"], str):
+            last["text"] = [last["text"]]  # chunks: appending stays linear
+        added = {"output_type": "stream", "text": content.get("text", "")}
+        self._track(outs, cell_index, added, cleared=False)
+        last["text"].append(added["text"])  # cut by _track at the limit
+        return last
+
     def output(self, outs: list[Any], msg: dict[str, Any], display_id: Any, cell_index: int):
         if self._overflow_cell is not None:
             return None  # the kernel is being killed: drop what is still in flight
+        coalesced = self._coalesced(outs, msg, cell_index)
+        if coalesced is not None:
+            return coalesced
         before = len(outs)
         out = super().output(outs, msg, display_id, cell_index)
         if out is not None:
@@ -207,6 +253,33 @@ class LimitedClient(PapermillNotebookClient):
         super().clear_output(outs, msg, cell_index)
         if not outs:
             self._sizes[cell_index] = 0
+
+    # -- the kernel's channels
+    async def async_start_new_kernel_client(self) -> Any:
+        """nbclient's client, whose sockets queue every message the kernel sends.
+
+        The kernel publishes output on a zmq PUB socket, which silently drops messages once
+        1000 are queued for a reader that lags (a loop of flushed prints outruns the client);
+        with no receive limit here, zmq's own I/O thread drains the kernel's queue as fast as
+        it fills, and the client reads it all in its own time (see ``iopub_timeout``).
+        """
+        import zmq
+
+        make_client = self.km.client
+
+        def unbounded_client(**kwargs: Any) -> Any:
+            client = make_client(**kwargs)
+            client.context.setsockopt(zmq.RCVHWM, 0)  # before its sockets exist: all of them
+            return client
+
+        self.km.client = unbounded_client
+        try:
+            return await super().async_start_new_kernel_client()
+        finally:
+            self.km.client = make_client
+
+    # nbclient's sync wrapper calls the base class's coroutine: wrap ours (papermill is sync)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     # -- cells
     async def async_execute_cell(
@@ -226,7 +299,13 @@ class LimitedClient(PapermillNotebookClient):
             result = await super().async_execute_cell(
                 cell, cell_index, execution_count, store_history
             )
-        except CellTimeoutError:
+        except CellTimeoutError as exc:
+            if "IOPub" in str(exc):  # nbclient: "Timeout waiting for IOPub output"
+                raise OutputLost(
+                    f"the cell's output could not all be read within {self.iopub_timeout} s "
+                    "after it finished; the report would miss part of its output",
+                    cell_index,
+                ) from None
             if self._capped_by_report:
                 raise self._report_timeout(cell_index) from None
             raise

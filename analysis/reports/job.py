@@ -11,7 +11,9 @@ returned) and ``kernel.log`` (the kernel's own stderr, if any). A notebook failu
 
 ``CellTimeoutError``      one cell ran longer than ``Job.timeout`` seconds (nbclient).
 ``ReportTimeoutError``    the report ran longer than ``Job.report_timeout`` seconds in all.
-``OutputLimitExceeded``   the report's kept output passed ``Job.max_output`` characters.
+``OutputLimitExceeded``   the report's output passed ``Job.max_output`` bytes (the executed
+                          notebook and the page are each cut to stay within it).
+``OutputLost``            a cell's output could not all be read (:mod:`analysis.reports.engine`).
 ``DeadKernelError``       the kernel process died (``os._exit``, a segfault, the OOM killer).
 ``MissingChart``          a code cell tagged ``chart`` produced no ``image/png``.
 ``PdfError``              the PDF of a good run could not be made (its page shows the banner).
@@ -55,6 +57,7 @@ __all__ = [
     "crash_record",
     "deterministic_figures",
     "kernel_environment",
+    "quiet_kernel_log",
     "run_report",
     "run_report_returning_files",
     "write_files",
@@ -74,7 +77,7 @@ class Job:
     same file system). ``data_dir`` is the data package the kernel reads (``ROUNDUP_DATA_DIR``
     in the kernel's environment; None: the kernel's default). ``inputs`` are the hashes recorded
     in run.json. ``timeout`` is the per-cell limit and ``report_timeout`` the whole report's
-    limit in seconds; ``max_output`` the limit of the kept output in characters. ``pdf``: also
+    limit in seconds; ``max_output`` the limit in bytes of the executed notebook and of the page. ``pdf``: also
     print a good run to ``<name>.pdf`` with the Chromium at ``chromium`` (None: the default
     path), allowing ``pdf_timeout`` seconds.
     """
@@ -118,7 +121,7 @@ class Job:
         return {
             "cell_timeout_s": self.timeout,
             "report_timeout_s": self.report_timeout,
-            "max_output_chars": self.max_output,
+            "max_output_bytes": self.max_output,
         }
 
     def record(
@@ -135,6 +138,7 @@ class Job:
             started=started,
             finished=now_iso(),
             duration_s=duration_s,
+            kernel=self.kernel_name,
             versions=versions(),
             inputs=self.inputs,
             limits=self.limits,
@@ -208,6 +212,25 @@ def _stderr_to(log: Path) -> Iterator[None]:
             log.unlink()
 
 
+#: What a kernel logs when it is shut down, not errors of the report: ipykernel's
+#: "KeyboardInterrupt caught in kernel" when jupyter_client interrupts it before shutdown.
+SHUTDOWN_NOISE = ("KeyboardInterrupt caught in kernel",)
+
+
+def quiet_kernel_log(path: Path) -> None:
+    """Remove the lines of :data:`SHUTDOWN_NOISE` from the kernel log ``path`` (every other line
+    stays); remove the log when nothing else is left."""
+    if not path.is_file():
+        return
+    with open(path, "rb") as fh:
+        lines = fh.readlines()
+    kept = [line for line in lines if not any(n.encode() in line for n in SHUTDOWN_NOISE)]
+    if not b"".join(kept).strip():
+        path.unlink()
+    elif len(kept) != len(lines):
+        path.write_bytes(b"".join(kept))
+
+
 def _cap_file(path: Path, limit: int) -> None:
     """Cut ``path`` to its first and last ``limit // 2`` bytes when it is larger than ``limit``."""
     if not path.is_file() or path.stat().st_size <= limit:
@@ -274,19 +297,46 @@ def _execute(job: Job, executed: Path) -> BaseException | None:
     return None
 
 
-def _write_page(out: Path, job: Job, nb: Any, error: RunError | None) -> RunError | None:
-    """Write ``index.html`` for the executed ``nb``; the run's error (an HTML export failure
-    becomes the error of a run that had none)."""
-    head = render.header(job.name, job.notebook_label, job.parameters, error, nb, job.page)
-    if job.pdf and error is None:
-        head["pdf"] = job.pdf_name  # the header links the PDF made next to the page
-    try:
-        page = render.report_page(nb, head)
-    except Exception as export_exc:  # a broken output must not lose the run record
-        error = error or RunError(type(export_exc).__name__, f"HTML export failed: {export_exc}")
-        page = render.fallback_page(job.page.get("title") or job.name, error.text())
+def _page_of(job: Job, error: RunError | None, failures: list[RunError]) -> Any:
+    """A function rendering the page of an executed notebook with ``error`` in its header (and
+    a link to the PDF of a good run with ``job.pdf``); an HTML export failure renders the
+    fallback page and is appended to ``failures``."""
+
+    def page_of(nb: Any) -> str:
+        head = render.header(job.name, job.notebook_label, job.parameters, error, nb, job.page)
+        if job.pdf and error is None:
+            head["pdf"] = job.pdf_name  # the header links the PDF made next to the page
+        try:
+            return render.report_page(nb, head)
+        except Exception as export_exc:  # a broken output must not lose the run record
+            failure = error or RunError(
+                type(export_exc).__name__, f"HTML export failed: {export_exc}"
+            )
+            failures.append(failure)
+            return render.fallback_page(job.page.get("title") or job.name, failure.text())
+
+    return page_of
+
+
+def _write_outputs(out: Path, job: Job, nb: Any, error: RunError | None) -> RunError | None:
+    """Write ``<name>.ipynb`` and ``index.html`` for the executed ``nb``, each within
+    ``job.max_output`` bytes (:func:`analysis.reports.bounds.fit`); the run's error (cut output
+    or an HTML export failure becomes the error of a run that had none)."""
+    from analysis.reports.bounds import fit
+
+    failures: list[RunError] = []
+    text, page, cut = fit(nb, _page_of(job, error, failures), job.max_output)
+    if cut and (error is None or error.type != "OutputLimitExceeded"):
+        error = error or RunError(
+            "OutputLimitExceeded",
+            f"the report's executed notebook or page passed its limit of "
+            f"{job.max_output / 1024 / 1024:.1f} MB (--max-output); its output was cut there",
+        )
+        failures = []
+        text, page, _ = fit(nb, _page_of(job, error, failures), job.max_output)
+    (out / f"{job.name}.ipynb").write_text(text, encoding="utf-8")
     (out / "index.html").write_text(page, encoding="utf-8")
-    return error
+    return error or (failures[0] if failures else None)
 
 
 def _write_pdf(out: Path, job: Job, nb: Any) -> RunError | None:
@@ -300,7 +350,7 @@ def _write_pdf(out: Path, job: Job, nb: Any) -> RunError | None:
         renderer.render(out / "index.html", out / job.pdf_name, title=job.name)
     except pdf.PdfError as exc:
         error = RunError(type(exc).__name__, str(exc))
-        _write_page(out, dataclasses.replace(job, pdf=False), nb, error)
+        _write_outputs(out, dataclasses.replace(job, pdf=False), nb, error)
         return error
     return None
 
@@ -330,10 +380,10 @@ def run_report(job: Job) -> RunRecord:
         nb = nbformat.read(job.notebook, as_version=4)
         nbformat.write(nb, str(executed))
     error = error_of(exc, nb)
-    if mark_failed_cell(nb, error):
-        nbformat.write(nb, str(executed))
+    mark_failed_cell(nb, error)
     _cap_file(out / "kernel.log", KERNEL_LOG_LIMIT)
-    error = _write_page(out, job, nb, error)
+    quiet_kernel_log(out / "kernel.log")
+    error = _write_outputs(out, job, nb, error)
     if job.pdf and error is None:
         error = _write_pdf(out, job, nb)
     files = {

@@ -28,13 +28,13 @@ __all__ = [
     "OptionsError",
 ]
 
-#: Characters per megabyte of kept output (``--max-output`` is given in MB).
+#: Bytes per megabyte (``--max-output`` is given in MB).
 MB = 1024 * 1024
 #: Per-cell execution timeout in seconds.
 DEFAULT_TIMEOUT = 600
 #: Wall-clock limit of one report's execution in seconds (all cells together).
 DEFAULT_REPORT_TIMEOUT = 1800
-#: Limit of a report's kept output in characters (about bytes: text, base64 images).
+#: Limit of a report's output in bytes: its executed notebook and its page each stay within it.
 DEFAULT_MAX_OUTPUT = 10 * MB
 #: Seconds allowed to print one report to PDF (Chromium's start included).
 DEFAULT_PDF_TIMEOUT = 120.0
@@ -64,11 +64,14 @@ class BuildOptions:
     dask address, None for a local cluster). ``wait``: wait for another build's lock (else
     :class:`~analysis.reports.build.SiteLocked`). ``timeout``: per-cell limit in seconds;
     ``report_timeout``: a whole report's limit in seconds; ``max_output``: a report's kept
-    output in characters; ``keep``: runs kept per report; ``kernel``: ``"fork"`` (a fresh kernel
-    forked from a preloaded server) or a kernelspec name such as ``"python3"``. ``pdf``: make
-    each good report's PDF too (True), never (False), or when Chromium and playwright are here
-    (None, the default; see :mod:`analysis.reports.pdf`); ``chromium``: the Chromium to print
-    with (None: ``/usr/bin/chromium``; the CLI passes :func:`analysis.reports.pdf.find_chromium`).
+    output in bytes (the executed notebook and the page each stay within it); ``keep``: runs
+    kept per report; ``kernel``: None (each notebook's own kernelspec, the fork-server kernel
+    for the project's Python kernel: :mod:`analysis.reports.kernelspecs`), or an override for
+    every report: ``"fork"`` (a fresh kernel forked from a preloaded server) or a kernelspec
+    name such as ``"python3"``. ``pdf``: make each good report's PDF too (True), never (False),
+    or when Chromium and playwright are here (None, the default; see
+    :mod:`analysis.reports.pdf`); ``chromium``: the Chromium to print with (None:
+    ``/usr/bin/chromium``; the CLI passes :func:`analysis.reports.pdf.find_chromium`).
     ``pdf_timeout``: seconds allowed to print one report.
     """
 
@@ -83,7 +86,7 @@ class BuildOptions:
     report_timeout: float = DEFAULT_REPORT_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT
     keep: int = KEEP_RUNS
-    kernel: str = FORK
+    kernel: str | None = None
     pdf: bool | None = None
     chromium: Path | None = None
     pdf_timeout: float = DEFAULT_PDF_TIMEOUT
@@ -108,5 +111,7 @@ class BuildOptions:
 
     @property
     def kernel_name(self) -> str:
-        """The kernel each report runs in: :data:`FORK_KERNEL` for ``"fork"``, else ``kernel``."""
-        return FORK_KERNEL if self.kernel == FORK else self.kernel
+        """The kernel every report runs in when ``kernel`` overrides the notebooks' own
+        (:data:`FORK_KERNEL` for ``"fork"`` or None, else ``kernel``); per report, see
+        :func:`analysis.reports.kernelspecs.kernel_for`."""
+        return FORK_KERNEL if self.kernel in (None, FORK) else self.kernel

@@ -15,16 +15,24 @@ from analysis.reports.record import RunError
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["CHART_TAG", "error_of", "mark_failed_cell"]
+__all__ = ["CHART_TAG", "clean_exit", "error_of", "mark_failed_cell"]
 
 #: Tag of a code cell that must produce an ``image/png`` output.
 CHART_TAG = "chart"
 
 
+def clean_exit(output: dict) -> bool:
+    """Is ``output`` the error output of ``sys.exit(0)``/``raise SystemExit``? papermill ends the
+    notebook there as completed (it raises nothing, and runs no later cell): so does a report."""
+    return output.get("ename") == "SystemExit" and output.get("evalue") in ("", "0", "None")
+
+
 def _first_error(nb: nbformat.NotebookNode) -> RunError | None:
-    """The first ``error`` output of ``nb``, or None."""
+    """The first ``error`` output of ``nb`` before a clean exit (:func:`clean_exit`), or None."""
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and clean_exit(output):
+                return None
             if output.get("output_type") == "error":
                 return RunError(
                     output.get("ename", "Error"),
@@ -36,10 +44,16 @@ def _first_error(nb: nbformat.NotebookNode) -> RunError | None:
 
 
 def _missing_chart(nb: nbformat.NotebookNode) -> RunError | None:
-    """An error for the first code cell tagged ``chart`` without an ``image/png`` output."""
-    missing = [
+    """An error for the first code cell tagged ``chart`` without an ``image/png`` output (cells
+    after a clean exit never ran, so need none)."""
+    ends = [
         index
         for index, cell in enumerate(nb.cells)
+        if any(o.get("output_type") == "error" and clean_exit(o) for o in cell.get("outputs", []))
+    ]
+    missing = [
+        index
+        for index, cell in enumerate(nb.cells[: ends[0] if ends else None])
         if cell.cell_type == "code"
         and CHART_TAG in cell.get("metadata", {}).get("tags", [])
         and not any("image/png" in out.get("data", {}) for out in cell.get("outputs", []))

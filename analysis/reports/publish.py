@@ -27,16 +27,18 @@ hidden ``.*.tmp`` links, which :func:`sweep` removes at the next build.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from analysis.reports.fingerprint import last_good
 from analysis.reports.options import KEEP_RUNS
-from analysis.reports.record import RECORD_FILE, RunRecord
+from analysis.reports.record import RECORD_FILE, RunError, RunRecord
 
 __all__ = [
     "LATEST",
@@ -45,6 +47,7 @@ __all__ = [
     "publish",
     "read_json",
     "sweep",
+    "unpublished_entry",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -112,6 +115,17 @@ def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> 
         "figures_changed": bool(changes and changes.get("figures_changed")),
         "pdf_href": f"{report_dir.name}/{good.pdf}" if good and good.pdf else None,
     }
+
+
+def unpublished_entry(out_dir: Path, record: RunRecord, exc: OSError) -> dict[str, Any]:
+    """The index entry of a run that could not be published (``exc``): failed, with error type
+    ``PublishError`` saying why; ``href`` is the last good page (None if there is none)."""
+    report_dir = out_dir / record.report
+    reason = f"could not publish report {record.report} into {report_dir}: {exc}"
+    failed = dataclasses.replace(record, status="failed", error=RunError("PublishError", reason))
+    entry = index_entry(failed, "failed", "", report_dir)
+    entry["href"] = entry["last_good_href"]
+    return entry
 
 
 def _symlink_atomic(link: Path, target: str, staging: Path) -> None:
@@ -200,13 +214,23 @@ def publish(
     return index_entry(record, "ok" if record.ok else "failed", href, report_dir)
 
 
-def sweep(out_dir: Path) -> None:
+def sweep(out_dir: Path) -> str | None:
     """Remove what a killed build left: ``.tmp/`` and hidden ``.*.tmp`` files and links in
-    ``out_dir`` and in every report folder (only while holding the lock)."""
-    shutil.rmtree(out_dir / STAGING, ignore_errors=True)
-    for leftover in (*out_dir.glob(".*.tmp"), *out_dir.glob("*/.*.tmp")):
+    ``out_dir`` and in every report folder (only while holding the lock).
+
+    Returns when the killed build left them (ISO 8601 UTC, the newest leftover's modification
+    time), or None when there was nothing to sweep."""
+    leftovers = [*out_dir.glob(".*.tmp"), *out_dir.glob("*/.*.tmp")]
+    staged = out_dir / STAGING
+    if staged.is_dir():
+        leftovers.append(staged)
+    times = [p.lstat().st_mtime for p in leftovers if p.exists() or p.is_symlink()]
+    when = datetime.fromtimestamp(max(times), UTC).isoformat(timespec="seconds") if times else None
+    shutil.rmtree(staged, ignore_errors=True)
+    for leftover in leftovers:
         with contextlib.suppress(OSError):
             if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover)
             else:
                 leftover.unlink()
+    return when

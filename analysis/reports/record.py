@@ -5,9 +5,10 @@
     {"report", "notebook", "parameters", "status": "ok" | "failed",
      "error": null | {"type", "message", "cell_index", "execution_count"},
      "run_id", "started", "finished", "duration_s", "versions": {...}, "inputs": {...},
-     "limits": {"cell_timeout_s", "report_timeout_s", "max_output_chars"},
+     "limits": {"cell_timeout_s", "report_timeout_s", "max_output_bytes"},
      "files": {"html": "index.html", "notebook": null | "<name>.ipynb",
                "kernel_log": null | "kernel.log", "pdf": null | "<name>.pdf"},
+     "kernel": "<the kernel that ran it: a kernelspec name, or roundup-fork>",
      "title", "description", "section",
      "data": null | {"file": "data.zip", "sha256", "bytes"},
      "changes": null | {"first", "since_run_id", "since", "figures_changed", "changes": [...],
@@ -92,7 +93,9 @@ class RunRecord:
     """One run of one report, as ``run.json`` stores it (see the module docstring).
 
     ``parameters`` are the values the notebook ran with; ``started``/``finished`` ISO 8601 UTC
-    times; ``duration_s`` seconds; ``limits`` the run's limits (seconds, characters).
+    times; ``duration_s`` seconds; ``kernel`` the kernel that ran it (a kernelspec name, or
+    ``roundup-fork``; empty in records written before it was kept); ``limits`` the run's limits
+    (seconds, bytes).
     """
 
     report: str
@@ -108,6 +111,7 @@ class RunRecord:
     inputs: dict[str, str] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str | None] = field(default_factory=dict)
+    kernel: str = ""
     title: str = ""
     description: str = ""
     section: str = ""

@@ -34,14 +34,14 @@ def test_run_record_round_trips_through_run_json_with_the_same_keys(tmp_path):
         duration_s=2.0,
         versions={"python": "3.11"},
         inputs={"data": "abc"},
-        limits={"cell_timeout_s": 600, "report_timeout_s": 1800, "max_output_chars": 10},
+        limits={"cell_timeout_s": 600, "report_timeout_s": 1800, "max_output_bytes": 10},
         files={"html": "index.html", "notebook": "r.ipynb", "kernel_log": None},
     )
     record.write(tmp_path)
     on_disk = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
     assert list(on_disk) == [
         "report", "notebook", "parameters", "status", "error", "run_id", "started",
-        "finished", "duration_s", "versions", "inputs", "limits", "files",
+        "finished", "duration_s", "versions", "inputs", "limits", "files", "kernel",
         "title", "description", "section", "data", "changes",
     ]  # fmt: skip
     assert on_disk["error"] == {
