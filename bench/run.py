@@ -22,6 +22,7 @@ D  a synthetic plan (a grid over generated parameters of 04-app-downloads), at t
    rebuild of the largest
 E  python -c "import analysis; load every dataset" against python -c "import pandas"
 F  loading and validating a 100,000-row user_bases file (target: under 2 s)
+G  comparing today's data package with itself, as every build does (target: under 0.2 s)
 
 Every build runs the same plan (`roundup list --plan PLAN --json`) in the same invocation. Only public
 tools are used: the roundup, papermill and nbconvert command lines and Python APIs, Ploomber,
@@ -240,6 +241,28 @@ shutil.rmtree(tmp)
 """
 
 
+G_SCRIPT = """
+import time
+from analysis import paths
+from analysis.reports import changes
+data = paths.data_dir()
+changes.compare(changes.read_folder(data), changes.read_folder(data))  # imports, not measured
+start = time.perf_counter()
+assert not changes.compare(changes.read_folder(data), changes.read_folder(data)).changes
+print(time.perf_counter() - start)
+"""
+
+
+def bench_g(runs: int) -> dict:
+    """A no-change comparison of today's data package with itself (read both, compare), in
+    process: what every build does for changes.html and each report's "What changed"."""
+    py = str(BIN / "python")
+    times = [
+        float(subprocess.check_output([py, "-c", G_SCRIPT], env=ENV, cwd=ROOT)) for _ in range(runs)
+    ]
+    return stats(times)
+
+
 def bench_f(runs: int) -> dict:
     py = str(BIN / "python")
     times = [
@@ -271,7 +294,7 @@ def fmt(s: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["A", "P", "L", "B", "C", "D", "E", "F"])
+    parser.add_argument("--only", nargs="*", default=["A", "P", "L", "B", "C", "D", "E", "F", "G"])
     parser.add_argument("--sizes", type=int, nargs=2, default=[200, 1000])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.json")
     parser.add_argument("--md", type=Path, default=ROOT / "bench" / "RESULTS.md")
@@ -294,6 +317,7 @@ def main() -> None:
         "D": lambda: results.__setitem__("D", bench_d(args.sizes, JOBS)),
         "E": lambda: results.__setitem__("E", bench_e(max(args.runs, 5))),
         "F": lambda: results.__setitem__("F", bench_f(max(args.runs, 5))),
+        "G": lambda: results.__setitem__("G", bench_g(max(args.runs, 5))),
     }
     for key in args.only:
         print(f"running {key} ...", file=sys.stderr, flush=True)
@@ -316,6 +340,7 @@ def met(value: float, limit: float) -> str:
 PEER_TARGETS = {"P": 0.45, "L": 0.35, "floor": 2.0}
 REBUILD_TARGETS = {12: 0.3, 1000: 1.0}  # seconds, by the plan's number of reports
 F_TARGET = 2.0  # seconds
+G_TARGET = 0.2  # seconds (the bound tests/reports/test_changes.py once timed)
 
 
 def peers_table(r: dict) -> list[str]:
@@ -385,6 +410,11 @@ def other_rows(r: dict) -> list[str]:
         lines.append(
             f"| load + validate a 100,000-row `user_bases.csv` (in process) | {fmt(r['F'])} | "
             f"target < {F_TARGET:.0f} s: {'met' if r['F']['median'] < F_TARGET else '**not met**'} |"
+        )
+    if r.get("G"):
+        lines.append(
+            f"| compare today's data package with itself (in process) | {fmt(r['G'])} | "
+            f"target < {G_TARGET} s: {'met' if r['G']['median'] < G_TARGET else '**not met**'} |"
         )
     return lines
 
