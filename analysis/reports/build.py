@@ -241,6 +241,8 @@ class Build:
             # something will run: the data must be valid first (unchanged reports were built
             # from data that was validated then; skipping them needs neither pandas nor a check)
             self._warm_fork_server(pool)
+            if hasattr(pool, "warm"):
+                pool.warm()  # the workers' own fork server, while the data is checked
             self._validate_data()
         with self.signals.installed():
             self.out_dir.mkdir(parents=True, exist_ok=True)
