@@ -289,7 +289,7 @@ def build(
         keep=keep,
         kernel=kernel,
         pdf=pdf,
-        chromium=_chromium(),
+        chromium=None if pdf is False else _chromium(),  # --no-pdf: no need to look for one
     )
     with _build_errors(data_dir):
         selected = _select(reports or [], plan, param, data_dir, name)

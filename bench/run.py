@@ -5,6 +5,11 @@ Run from the repository root with the project's environment:
     .venv/bin/python bench/run.py            # every benchmark, 3 runs each
     .venv/bin/python bench/run.py --runs 5 --only A B C
 
+Every build runs the 12-report plan of issue 12, bench/plan.toml (the overview and 11 company
+profiles; reports/plan.toml has grown since), unless --plan names another. Each build makes
+the same outputs: per report the executed notebook and its HTML page. roundup runs with
+--no-pdf, since no peer prints PDFs (its index, data.zip and run records it does make).
+
 A  the naive way: bench/naive.sh (papermill CLI + nbconvert CLI per report, sequentially)
 P  the hand-wired peer: bench/pool.py (a process pool of papermill + HTMLExporter), -j 2
 L  the Ploomber peer: bench/ploomber_pipeline.py (Parallel executor), -j 2, cold and no-change;
@@ -17,8 +22,9 @@ D  a synthetic plan (a grid over generated parameters of 04-app-downloads), at t
    rebuild of the largest
 E  python -c "import analysis; load every dataset" against python -c "import pandas"
 F  loading and validating a 100,000-row user_bases file (target: under 2 s)
+G  comparing today's data package with itself, as every build does (target: under 0.2 s)
 
-Every build runs the same plan (`roundup list --json`) in the same invocation. Only public
+Every build runs the same plan (`roundup list --plan PLAN --json`) in the same invocation. Only public
 tools are used: the roundup, papermill and nbconvert command lines and Python APIs, Ploomber,
 psutil to sample memory. Each figure is the median, min and max over the runs.
 """
@@ -44,6 +50,8 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 PLOOMBER_PYTHON = ROOT / "bench" / ".venv" / "bin" / "python"
 JOBS = 2  # the parallelism at which roundup and its peers are compared (this machine's cores)
+PLAN = ROOT / "bench" / "plan.toml"  # the 12-report plan of issue 12 (see its comment)
+NO_PDF = "--no-pdf"  # no peer prints PDFs: roundup builds the same outputs (notebook + page)
 
 
 def timed(
@@ -74,19 +82,24 @@ def stats(xs: list[float]) -> dict[str, float]:
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
-def bench_a(runs: int) -> dict:
+def roundup_build(plan: Path, out: Path | str, *args: str) -> list[str]:
+    """The ``roundup build`` command line of the bench: ``plan`` into ``out``, no PDFs."""
+    return ["roundup", "build", "--plan", str(plan), NO_PDF, "--out", str(out), *args]
+
+
+def bench_a(runs: int, plan: Path) -> dict:
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as out:
-            times.append(timed(["bash", str(ROOT / "bench" / "naive.sh"), out])[0])
+            times.append(timed(["bash", str(ROOT / "bench" / "naive.sh"), out, str(plan)])[0])
     return stats(times)
 
 
-def bench_b(runs: int, jobs: int) -> dict:
+def bench_b(runs: int, jobs: int, plan: Path) -> dict:
     times, overheads, floors = [], [], []
     with tempfile.TemporaryDirectory() as out:
         for _ in range(runs):
-            cmd = ["roundup", "build", "--force", "-j", str(jobs), "--out", out]
+            cmd = roundup_build(plan, out, "--force", "-j", str(jobs))
             times.append(timed(cmd)[0])
             cells = cell_seconds(Path(out))
             overheads += [job - cell for job, cell in cells]
@@ -108,25 +121,31 @@ def cell_seconds(site: Path) -> list[tuple[float, float]]:
     return found
 
 
-def plan_json(folder: Path) -> Path:
-    """The expanded plan as ``roundup list --json`` prints it, in a file for the peers."""
+def plan_reports(plan: Path) -> list[dict]:
+    """The expanded plan as ``roundup list --plan PLAN --json`` prints it."""
+    cmd = ["roundup", "list", "--plan", str(plan), "--json"]
+    return json.loads(subprocess.check_output(cmd, env=ENV, cwd=ROOT))
+
+
+def plan_json(folder: Path, plan: Path) -> Path:
+    """The expanded plan (:func:`plan_reports`) in a file for the peers."""
     path = folder / "plan.json"
-    path.write_bytes(subprocess.check_output(["roundup", "list", "--json"], env=ENV, cwd=ROOT))
+    path.write_text(json.dumps(plan_reports(plan)), encoding="utf-8")
     return path
 
 
-def bench_p(runs: int, jobs: int) -> dict:
+def bench_p(runs: int, jobs: int, plan: Path) -> dict:
     """The hand-wired pool (bench/pool.py) on the plan, a fresh output folder each run."""
     times = []
     with tempfile.TemporaryDirectory() as tmp:
-        plan = plan_json(Path(tmp))
+        reports = plan_json(Path(tmp), plan)
         for i in range(runs):
             cmd = [sys.executable, str(ROOT / "bench" / "pool.py"), "--jobs", str(jobs)]
-            times.append(timed([*cmd, "--plan-json", str(plan), f"{tmp}/out-{i}"])[0])
+            times.append(timed([*cmd, "--plan-json", str(reports), f"{tmp}/out-{i}"])[0])
     return stats(times)
 
 
-def bench_l(runs: int, jobs: int) -> dict | None:
+def bench_l(runs: int, jobs: int, plan: Path) -> dict | None:
     """Ploomber on the plan: cold builds (fresh folders), then no-change rebuilds of the last."""
     if not PLOOMBER_PYTHON.is_file():
         print("L skipped: no bench/.venv (run `make bench`)", file=sys.stderr)
@@ -136,21 +155,21 @@ def bench_l(runs: int, jobs: int) -> dict | None:
     script = str(ROOT / "bench" / "ploomber_pipeline.py")
     cold, again = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        plan = plan_json(Path(tmp))
+        reports = plan_json(Path(tmp), plan)
         for i in range(runs):
-            cmd = [str(PLOOMBER_PYTHON), script, "--jobs", str(jobs), "--plan-json", str(plan)]
+            cmd = [str(PLOOMBER_PYTHON), script, "--jobs", str(jobs), "--plan-json", str(reports)]
             cold.append(timed([*cmd, f"{tmp}/out-{i}"], env=env)[0])
         for _ in range(runs):
             again.append(timed([*cmd, f"{tmp}/out-{runs - 1}"], env=env)[0])
     return {"cold": stats(cold), "no_change": stats(again)}
 
 
-def bench_c(runs: int) -> dict:
+def bench_c(runs: int, plan: Path) -> dict:
     times = []
     with tempfile.TemporaryDirectory() as out:
-        timed(["roundup", "build", "--out", out])
+        timed(roundup_build(plan, out))
         for _ in range(runs):
-            times.append(timed(["roundup", "build", "--out", out])[0])
+            times.append(timed(roundup_build(plan, out))[0])
         index = json.loads((Path(out) / "index.json").read_text())
         assert {r["status"] for r in index["reports"]} == {"skipped"}
     return stats(times)
@@ -175,7 +194,7 @@ def bench_d(sizes: list[int], jobs: int) -> list[dict]:
         for size in sizes:
             plan = synthetic_plan(Path(tmp), size)
             out = Path(tmp) / f"site-{size}"
-            cmd = ["roundup", "build", "--plan", str(plan), "-j", str(jobs), "--out", str(out)]
+            cmd = roundup_build(plan, out, "-j", str(jobs))
             elapsed, peak = timed(cmd, sample_rss=True)
             row = {
                 "reports": size,
@@ -222,6 +241,28 @@ shutil.rmtree(tmp)
 """
 
 
+G_SCRIPT = """
+import time
+from analysis import paths
+from analysis.reports import changes
+data = paths.data_dir()
+changes.compare(changes.read_folder(data), changes.read_folder(data))  # imports, not measured
+start = time.perf_counter()
+assert not changes.compare(changes.read_folder(data), changes.read_folder(data)).changes
+print(time.perf_counter() - start)
+"""
+
+
+def bench_g(runs: int) -> dict:
+    """A no-change comparison of today's data package with itself (read both, compare), in
+    process: what every build does for changes.html and each report's "What changed"."""
+    py = str(BIN / "python")
+    times = [
+        float(subprocess.check_output([py, "-c", G_SCRIPT], env=ENV, cwd=ROOT)) for _ in range(runs)
+    ]
+    return stats(times)
+
+
 def bench_f(runs: int) -> dict:
     py = str(BIN / "python")
     times = [
@@ -253,37 +294,53 @@ def fmt(s: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["A", "P", "L", "B", "C", "D", "E", "F"])
+    parser.add_argument("--only", nargs="*", default=["A", "P", "L", "B", "C", "D", "E", "F", "G"])
     parser.add_argument("--sizes", type=int, nargs=2, default=[200, 1000])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.json")
+    parser.add_argument("--md", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--plan", type=Path, default=PLAN, help="default: bench/plan.toml")
     args = parser.parse_args()
+    plan = args.plan.resolve()
     results: dict = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results["machine"] = machine()
     results["date"] = time.strftime("%Y-%m-%d")
-    n_reports = len(json.loads(subprocess.check_output(["roundup", "list", "--json"], env=ENV)))
-    results["plan_reports"] = n_reports
+    results["plan"] = plan.relative_to(ROOT).as_posix() if plan.is_relative_to(ROOT) else str(plan)
+    results["plan_reports"] = len(plan_reports(plan))
     steps = {
-        "A": lambda: results.__setitem__("A", bench_a(args.runs)),
-        "P": lambda: results.__setitem__("P", bench_p(args.runs, JOBS)),
-        "L": lambda: results.__setitem__("L", bench_l(args.runs, JOBS)),
+        "A": lambda: results.__setitem__("A", bench_a(args.runs, plan)),
+        "P": lambda: results.__setitem__("P", bench_p(args.runs, JOBS, plan)),
+        "L": lambda: results.__setitem__("L", bench_l(args.runs, JOBS, plan)),
         "B": lambda: results.__setitem__(
-            "B", {"j1": bench_b(args.runs, 1), "j2": bench_b(args.runs, 2)}
+            "B", {"j1": bench_b(args.runs, 1, plan), "j2": bench_b(args.runs, 2, plan)}
         ),
-        "C": lambda: results.__setitem__("C", bench_c(max(args.runs, 5))),
+        "C": lambda: results.__setitem__("C", bench_c(max(args.runs, 5), plan)),
         "D": lambda: results.__setitem__("D", bench_d(args.sizes, JOBS)),
         "E": lambda: results.__setitem__("E", bench_e(max(args.runs, 5))),
         "F": lambda: results.__setitem__("F", bench_f(max(args.runs, 5))),
+        "G": lambda: results.__setitem__("G", bench_g(max(args.runs, 5))),
     }
     for key in args.only:
         print(f"running {key} ...", file=sys.stderr, flush=True)
         steps[key]()
         args.out.write_text(json.dumps(results, indent=2))
-    (ROOT / "bench" / "RESULTS.md").write_text(report(results), encoding="utf-8")
-    print((ROOT / "bench" / "RESULTS.md").read_text())
+    args.md.write_text(report(results), encoding="utf-8")
+    print(args.md.read_text())
 
 
 def ratio(a: dict | None, b: dict | None) -> str:
     return f"{a['median'] / b['median']:.2f}" if a and b else "—"
+
+
+def met(value: float, limit: float) -> str:
+    """The target column's verdict: "yes" when ``value`` is at most ``limit``."""
+    return "yes" if value <= limit else "**no**"
+
+
+# Issue 12's targets: roundup -j 2 at most this times each build of the same plan (same -j)
+PEER_TARGETS = {"P": 0.45, "L": 0.35, "floor": 2.0}
+REBUILD_TARGETS = {12: 0.3, 1000: 1.0}  # seconds, by the plan's number of reports
+F_TARGET = 2.0  # seconds
+G_TARGET = 0.2  # seconds (the bound tests/reports/test_changes.py once timed)
 
 
 def peers_table(r: dict) -> list[str]:
@@ -291,48 +348,42 @@ def peers_table(r: dict) -> list[str]:
     ours = r.get("B", {}).get("j2")
     ploomber = r.get("L") or {}
     rows = [
-        ("A. naive loop: papermill CLI + nbconvert CLI, one report after another", r.get("A"), ""),
-        (
-            "P. hand-wired pool: papermill + HTMLExporter in 2 processes (`bench/pool.py`)",
-            r.get("P"),
-            "≤ 0.45",
-        ),
-        (
-            "L. Ploomber, Parallel executor, 2 processes (`bench/ploomber_pipeline.py`)",
-            ploomber.get("cold"),
-            "≤ 0.35",
-        ),
-        (
-            "Floor: the cells' own durations / 2 workers",
-            ours.get("floor") if ours else None,
-            "≤ 2.0",
-        ),
-    ]
+        ("A. naive loop: papermill CLI + nbconvert CLI, one report after another", r.get("A"), None),
+        ("P. hand-wired pool: papermill + HTMLExporter in 2 processes (`bench/pool.py`)",
+         r.get("P"), "P"),
+        ("L. Ploomber, Parallel executor, 2 processes (`bench/ploomber_pipeline.py`)",
+         ploomber.get("cold"), "L"),
+        ("Floor: the cells' own durations (papermill's, in roundup's notebooks) / 2 workers",
+         ours.get("floor") if ours else None, "floor"),
+    ]  # fmt: skip
     lines = [
-        "| build of the plan | time | roundup `-j 2` ÷ this | target |",
-        "|---|---|---|---|",
+        "| build of the plan | time | roundup `-j 2` ÷ this | target | met |",
+        "|---|---|---|---|---|",
     ]
-    for label, value, target in rows:
-        if value:
-            lines.append(f"| {label} | {fmt(value)} | {ratio(ours, value)} | {target} |")
+    for label, value, key in rows:
+        if not value:
+            continue
+        target = PEER_TARGETS.get(key or "")
+        shown = f"≤ {target:.2f}" if target else ""
+        verdict = met(ours["median"] / value["median"], target) if ours and target else ""
+        lines.append(f"| {label} | {fmt(value)} | {ratio(ours, value)} | {shown} | {verdict} |")
     if ours:
-        lines.append(f"| **roundup `build --force -j 2`** | {fmt(ours)} | 1.00 | |")
+        lines.append(f"| **roundup `build --force -j 2 --no-pdf`** | {fmt(ours)} | 1.00 | | |")
     return lines
 
 
 def rebuild_table(r: dict) -> list[str]:
-    lines = ["| no-change rebuild | time | target |", "|---|---|---|"]
-    if r.get("C"):
-        lines.append(f"| roundup, {r.get('plan_reports')} reports | {fmt(r['C'])} | ≤ 0.3 s |")
+    lines = ["| no-change rebuild | time | target | met |", "|---|---|---|---|"]
+    found = [(r.get("plan_reports"), r["C"])] if r.get("C") else []
+    found += [(row["reports"], row["no_change"]) for row in r.get("D") or [] if "no_change" in row]
+    for reports, value in found:
+        target = REBUILD_TARGETS.get(reports)
+        shown, verdict = (f"≤ {target} s", met(value["median"], target)) if target else ("", "")
+        lines.append(f"| roundup, {reports} reports | {fmt(value)} | {shown} | {verdict} |")
     if (r.get("L") or {}).get("no_change"):
         lines.append(
-            f"| Ploomber, {r.get('plan_reports')} reports | {fmt(r['L']['no_change'])} | |"
+            f"| Ploomber, {r.get('plan_reports')} reports | {fmt(r['L']['no_change'])} | | |"
         )
-    for row in r.get("D") or []:
-        if "no_change" in row:
-            lines.append(
-                f"| roundup, {row['reports']} reports | {fmt(row['no_change'])} | ≤ 1.0 s |"
-            )
     return lines
 
 
@@ -358,33 +409,52 @@ def other_rows(r: dict) -> list[str]:
     if r.get("F"):
         lines.append(
             f"| load + validate a 100,000-row `user_bases.csv` (in process) | {fmt(r['F'])} | "
-            "target < 2 s |"
+            f"target < {F_TARGET:.0f} s: {'met' if r['F']['median'] < F_TARGET else '**not met**'} |"
+        )
+    if r.get("G"):
+        lines.append(
+            f"| compare today's data package with itself (in process) | {fmt(r['G'])} | "
+            f"target < {G_TARGET} s: {'met' if r['G']['median'] < G_TARGET else '**not met**'} |"
         )
     return lines
 
 
 def scale_table(r: dict) -> list[str]:
     lines = [
-        "Synthetic plans (a grid over generated milestones of `04-app-downloads`, `-j 2`):",
+        "Synthetic plans (a grid over generated milestones of `04-app-downloads`, `-j 2`, "
+        "`--no-pdf`, a fresh site): the build's total time, time per report, and the "
+        "orchestrator's peak RSS (the `roundup` process itself, sampled every 50 ms; workers "
+        "and kernels are separate processes).",
         "",
         "| reports | total | per report | orchestrator peak RSS |",
         "|---|---|---|---|",
     ]
     for row in r.get("D") or []:
         lines.append(
-            f"| {row['reports']} | {row['seconds']:.1f} s | {row['per_report']:.3f} s | "
+            f"| {row['reports']:,} | {row['seconds']:.1f} s | {row['per_report']:.3f} s | "
             f"{row['orchestrator_peak_mib']:.0f} MiB |"
         )
     return lines
 
 
 def report(r: dict) -> str:
+    plan = r.get("plan", "bench/plan.toml")
     sections = [
         "# Benchmark results",
         "",
-        f"Machine: {r['machine']}. Date: {r['date']}. Plan: {r.get('plan_reports')} reports "
-        "(`reports/plan.toml`). Produced by `make bench` (`.venv/bin/python bench/run.py`); raw "
-        "figures in `bench/RESULTS.json`. Each cell: median (min–max, n runs).",
+        f"Machine: {r['machine']}. Date: {r['date']}. Produced by `make bench` "
+        "(`.venv/bin/python bench/run.py`); raw figures in `bench/RESULTS.json`. Each cell: "
+        "median (min–max, n runs).",
+        "",
+        f"Plan: {r.get('plan_reports')} reports, `{plan}`: the 12-report plan of issue 12 (the "
+        "overview and the profiles of the 11 companies of data release 1), fixed so that "
+        "figures stay comparable while `reports/plan.toml` grows. Every build of a table runs "
+        "this plan (`roundup list --plan ... --json` gives the peers the same reports and "
+        "parameters) and makes the same outputs: per report the executed notebook and its HTML "
+        "page with inputs hidden. roundup runs with `--no-pdf`, since no peer prints PDFs "
+        "(with Chromium installed, `roundup build` prints one per report by default); what "
+        "else roundup does is in its times: data validation before any "
+        "kernel, fingerprints, `data.zip`, run records, the index and site pages.",
         "",
         "## roundup against what a user would pick instead",
         "",

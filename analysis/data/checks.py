@@ -203,7 +203,8 @@ def evidence_problems(
         none = [None] * len(rows)
         quals = rows[qual].astype(object).where(rows[qual].notna(), None).tolist() if qual else none
         cited = rows["source_id"].tolist() if "source_id" in rows else none
-        cells = zip(rows.index, rows[figure], rows[column], quals, cited, strict=True)
+        lines, values, texts = rows.index.tolist(), rows[figure].tolist(), rows[column].tolist()
+        cells = zip(lines, values, texts, quals, cited, strict=True)
         for line, value, text, q, source in cells:
             phrase = str(text)
             wrong = _cell_problem(label, int(line), column, phrase, value, q, unit_of(line))

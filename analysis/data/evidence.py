@@ -62,7 +62,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.data.phrases import Candidate, fold, scan
+from analysis.data.phrases import Candidate, fold, read_simple, scan
 from analysis.errors import RoundupError
 
 __all__ = [
@@ -150,6 +150,9 @@ def read_figure(phrase: str, unit: str | None = None) -> Reading:
     naming the phrase when it states no figure (of that unit), more than one, a range, number
     words that cannot be read, or qualifier words that contradict each other.
     """
+    simple = read_simple(phrase)  # the commonest shape, read as scan reads it, only faster
+    if simple is not None and (unit is None or simple.unit == unit):
+        return _reading(phrase, simple)
     text = fold(phrase)
     found = scan(text)
     troubles = [c for c in found if c.problem]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from text_to_num import text2num
 
-__all__ = ["Candidate", "QUALIFIER_WORDS", "QUALIFIER_AFTER", "fold", "scan"]
+__all__ = ["Candidate", "QUALIFIER_WORDS", "QUALIFIER_AFTER", "fold", "read_simple", "scan"]
 
 # --- The one table of qualifier words -------------------------------------------------------
 # Words written just before the figure (an optional "the" may stand between). The longest
@@ -312,3 +312,55 @@ def _join_ranges(text: str, found: list[tuple[Candidate, bool]]) -> list[tuple[C
                 continue
         out.append((c, minor))
     return out
+
+
+# --- The fast path for the commonest phrase shape ---------------------------------------------
+# Plain words, one figure in digits ("$" or "US$" glued before, a scale word or abbreviation
+# after), plain words: "raised US$1.7 billion", "about 55 million global users". Such a phrase
+# holds no other figure, so it is read here without the lexer's search at every offset (about 4
+# times faster; validating 100,000 rows reads 100,000 phrases). Any other phrase gets None and
+# goes to :func:`scan`; tests check both read every generated phrase of and near this shape alike.
+_SIMPLE = re.compile(
+    rf"""(?P<lead>(?:[a-z]+\ )*?)(?P<currency>us\$|\$)?(?P<digits>{_DIGITS})
+    (?:\ (?P<scale>{"|".join(SCALES)})|(?P<abbr>{_ABBR}))?(?P<trail>(?:\ [a-z]+)*)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Words that could make a second figure, a range, a unit or a qualifier word after the figure.
+_NOT_PLAIN = {
+    *_CARDINAL, "half", "per", "percent", "percentage", "pct", "plus", *SCALE_ABBREVIATIONS,
+    *(w for k in (*CURRENCY_BEFORE, *CURRENCY_AFTER) for w in k.split()),
+}  # fmt: skip
+_NOT_AFTER = {w for k in QUALIFIER_AFTER for w in k.split()}  # "or", "and", ...
+_BEFORE_WORDS = {tuple(k.split()): v for k, v in QUALIFIER_WORDS.items()}
+_MOST_WORDS = max(len(k) for k in _BEFORE_WORDS)
+
+
+def read_simple(text: str) -> Candidate | None:
+    """The one figure of a phrase of the simple shape above, as :func:`scan` reads it (its only
+    Candidate), or None when the phrase is not of that shape (then :func:`scan` reads it)."""
+    m = _SIMPLE.fullmatch(text)
+    if m is None:
+        return None
+    lead_text, currency, digits, scale, abbr, trail_text = m.groups()
+    lead, trail = lead_text.lower().split(), trail_text.lower().split()
+    if not (_NOT_PLAIN.isdisjoint(lead) and _NOT_PLAIN.isdisjoint(trail)):
+        return None
+    if not _NOT_AFTER.isdisjoint(trail) or (lead and lead[-1] == "the"):
+        return None  # after "the", which words count as qualifiers is scan's rule
+    value = float(digits.replace(",", ""))
+    if scale:
+        value *= SCALES[scale.lower()]
+    elif abbr:
+        value *= SCALE_ABBREVIATIONS[abbr.lower()]
+    elif not currency and _YEAR.match(digits):
+        return None  # a year, which scan skips
+    if not currency and value < 100:
+        return None  # a small bare number, which scan leaves out
+    start, end = len(lead_text), len(text) - len(trail_text)
+    unit = "USD" if currency else "count"
+    for size in range(min(_MOST_WORDS, len(lead)), 0, -1):  # the longest qualifier wins
+        qualifier = _BEFORE_WORDS.get(tuple(lead[-size:]))
+        if qualifier:
+            said = " ".join(lead[-size:])
+            return Candidate(start, end, start - len(said) - 1, end, value, unit, qualifier, said)
+    return Candidate(start, end, start, end, value, unit, "exact", None)

@@ -205,6 +205,8 @@ class Build:
             self.kernels = {r.name: kernel_for(r.notebook, self.options.kernel) for r in to_run}
             check_installed(self.kernels)
             self._warm_fork_server(pool)
+            if hasattr(pool, "warm"):
+                pool.warm()  # the workers' own fork server, while the data is checked
             self._validate_data()
         with self.signals.installed():
             self.out_dir.mkdir(parents=True, exist_ok=True)

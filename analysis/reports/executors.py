@@ -109,11 +109,39 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
                 process.join(1)
 
 
+def _forkserver_context() -> Any:
+    """The ``forkserver`` context whose server preloads what every job imports, paid once
+    there rather than in each worker's first report (nbformat's jsonschema alone costs over a
+    second of CPU; the whole preload two to three)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(
+        [
+            "analysis.reports.job",
+            "analysis.reports.executors",
+            "nbformat",
+            "nbclient",
+            "nbconvert",
+            "papermill",
+            "analysis.reports.kernels.provisioner",
+        ]
+    )
+    return context
+
+
 class LocalExecutor:
     """Local worker processes; ``workers`` defaults to ``os.cpu_count()``."""
 
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def warm(self) -> None:
+        """Start the workers' fork server (and its preload) in the background now, so that it
+        overlaps the caller's other work (a build's data checks) instead of delaying the first
+        report; :meth:`run` then finds it running. Call it only when jobs will run."""
+        from multiprocessing import forkserver
+
+        _forkserver_context()
+        threading.Thread(target=forkserver.ensure_running, name="workers-warm", daemon=True).start()
 
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, RunRecord]]:
         """Run ``jobs`` on ``min(workers, len(jobs))`` processes, yielding as they complete.
@@ -123,20 +151,7 @@ class LocalExecutor:
         """
         if not jobs:
             return
-        context = multiprocessing.get_context("forkserver")
-        # what every job imports, paid once in the forkserver rather than in each worker's
-        # first report (nbformat's jsonschema alone costs over a second of CPU)
-        context.set_forkserver_preload(
-            [
-                "analysis.reports.job",
-                "analysis.reports.executors",
-                "nbformat",
-                "nbclient",
-                "nbconvert",
-                "papermill",
-                "analysis.reports.kernels.provisioner",
-            ]
-        )
+        context = _forkserver_context()
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(jobs)),
             mp_context=context,

@@ -14,6 +14,7 @@ Standard library only (``csv``, ``zipfile``): a no-change rebuild reads these to
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import io
@@ -207,13 +208,34 @@ def report_changes(
     if not previous or previous_zip is None or not Path(previous_zip).is_file():
         return {"first": True, "since_run_id": None, "since": None, "figures_changed": False,
                 "changes": [], "other_changes": 0}  # fmt: skip
-    diff = changes.compare(read_zip(Path(previous_zip)), changes.read_folder(data_dir))
     return {
         "first": False,
         "since_run_id": previous.get("run_id"),
         "since": previous.get("finished"),
-        **diff_summary(diff),
+        **_summary_since(Path(previous_zip), Path(data_dir)),
     }
+
+
+_SUMMARIES: dict[tuple, dict[str, Any]] = {}  # a build's reports mostly share one previous zip
+
+
+def _summary_since(previous_zip: Path, data_dir: Path) -> dict[str, Any]:
+    """:func:`diff_summary` of the package in ``previous_zip`` against ``data_dir``, computed
+    once per pair of packages (the zip's sha256; the folder's files' sizes and mtimes)."""
+    try:
+        stats = [(f, (data_dir / f).stat()) for f in package_files(data_dir)]
+        state = tuple((f, st.st_size, st.st_mtime_ns) for f, st in stats)
+        key = (hashlib.sha256(previous_zip.read_bytes()).hexdigest(), str(data_dir), state)
+    except (OSError, ValueError):  # compare says what is wrong
+        key = None
+    if key is None or key not in _SUMMARIES:
+        diff = changes.compare(read_zip(previous_zip), changes.read_folder(data_dir))
+        if key is None:
+            return diff_summary(diff)
+        if len(_SUMMARIES) > 8:
+            _SUMMARIES.clear()
+        _SUMMARIES[key] = diff_summary(diff)
+    return copy.deepcopy(_SUMMARIES[key])
 
 
 def _since_text(iso: Any) -> str:

@@ -188,6 +188,26 @@ def test_data_zip_is_deterministic_and_valid(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_report_changes_compares_a_shared_previous_package_once(tmp_path, monkeypatch):
+    data = _data(tmp_path)
+    archive = publication.data_zip(data).content
+    zips = [tmp_path / f"run-{i}.zip" for i in range(3)]  # three reports' last runs, one package
+    for path in zips:
+        path.write_bytes(archive)
+    compared = []
+    compare = publication.changes.compare
+    monkeypatch.setattr(
+        publication.changes, "compare", lambda *a: compared.append(1) or compare(*a)
+    )
+    previous = {"run_id": "r1", "finished": "2026-11-29T18:45:07+00:00"}
+    first = [publication.report_changes(previous, z, data) for z in zips]
+    assert len(compared) == 1 and first[0] == first[1] == first[2]
+    assert first[0]["figures_changed"] is False
+    _change_one_figure(data)  # the data changes: compared again, and the change shows
+    again = publication.report_changes(previous, zips[0], data)
+    assert len(compared) == 2 and again["figures_changed"] is True
+
+
 def test_data_as_of_is_the_latest_as_of_of_the_csvs(tmp_path):
     folder = shutil.copytree(paths.data_dir(), tmp_path / "d")
     latest = publication.data_as_of(folder)

@@ -110,13 +110,30 @@ def _prepare_interpreter(server: Server, args: list[str]) -> None:  # pragma: no
     _reset_libraries()
 
 
+def _kernel_app() -> type:  # pragma: no cover - runs in the child
+    """ipykernel's ``IPKernelApp`` whose output (IOPub) socket never drops a message.
+
+    zmq's publish sockets drop messages once 1000 wait for a subscriber that lags: a loop of
+    flushed prints on a busy machine outruns the report's client, and lines vanish without an
+    error. With no send limit the kernel keeps them queued until the client reads them (the
+    runner's output limit still stops a flood).
+    """
+    import zmq
+    from ipykernel.kernelapp import IPKernelApp
+
+    class KernelApp(IPKernelApp):
+        def init_iopub(self, context: Any) -> None:
+            context.setsockopt(zmq.SNDHWM, 0)  # default for the sockets made from here on
+            super().init_iopub(context)
+
+    return KernelApp
+
+
 def _run_kernel(args: list[str]) -> int:  # pragma: no cover - runs in the child
     """Run the kernel as ``ipykernel_launcher`` would, then finalize; the exit code."""
     code = 0
     try:
-        from ipykernel.kernelapp import IPKernelApp
-
-        app = IPKernelApp.instance(parent_handle=int(os.environ.get("JPY_PARENT_PID") or 0))
+        app = _kernel_app().instance(parent_handle=int(os.environ.get("JPY_PARENT_PID") or 0))
         app.initialize(args)
         app.start()
         # A shutdown request stops this loop from the control thread, which then still
