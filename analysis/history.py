@@ -3,9 +3,10 @@
 **The rule** (:func:`choose`). For a subject (an app or a company) and a measure (downloads,
 consumer spending, a user metric, a valuation, money raised at a listing) as known on
 ``as_of``: keep the rows whose ``as_of`` period ended by then and whose source was out by
-then (:func:`known`, :func:`known_by`); show the latest reported (the latest ``as_of``; where
-one date lies inside another's period, "2021-07-12" inside "2021-07", the more precise one);
-among rows reported on the same date, the producer of the figure decides, in this order (:data:`PRODUCER_RANK`):
+then (:func:`known`, :func:`known_by`); show the latest reported (the latest ``as_of``);
+among rows reported on the same date, or on dates whose order is unknown ("2021-07-12" may come
+before or after the end of "2021-07"), the producer of the figure decides, in this order
+(:data:`PRODUCER_RANK`), then the more precise date:
 
 1. ``filing``      a regulator's or a company's filing (prospectus, F-1, court complaint)
 2. ``company``     the company's own statement (announcement, results release)
@@ -233,14 +234,23 @@ def choose(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows of :func:`facts` in the rule's order: the chosen figure first.
 
     Latest ``as_of`` first: calendar periods are nested or disjoint, so the latest start, then
-    the earliest end, puts the later period first and, of two nested ones, the more precise
-    ("2021-07-12" before "2021-07"); on the same date, the best ``producer_rank`` (filing,
-    company, measurement firm, press); then ``source_id``. Returns a copy with a fresh index.
+    the earliest end, puts the later period first. The rows whose period reaches the start of
+    the latest one ("2021-07" beside "2021-07-12": which came first is unknown) lead, ordered by
+    the best ``producer_rank`` (filing, company, measurement firm, press), then the more precise
+    date; then ``source_id``. Returns a copy with a fresh index.
     """
-    return rows.sort_values(
+    by_date = rows.sort_values(
         ["as_of_start", "as_of_end", "producer_rank", "source_id", "record_id"],
         ascending=[False, True, True, True, True],
-    ).reset_index(drop=True)
+    )
+    if by_date.empty:
+        return by_date.reset_index(drop=True)
+    latest = by_date["as_of_end"] >= by_date["as_of_start"].max()
+    lead = by_date[latest].sort_values(
+        ["producer_rank", "as_of_start", "as_of_end", "source_id", "record_id"],
+        ascending=[True, False, True, True, True],
+    )
+    return pd.concat([lead, by_date[~latest]]).reset_index(drop=True)
 
 
 def chosen_ids(pkg: Package, measure: str, as_of: str | None = None) -> set[str]:

@@ -146,7 +146,7 @@ def test_producer_breaks_ties_on_the_same_date(pkg):
     assert others["source_id"].iloc[0] == "h-press"  # same date, the alternative comes next
 
 
-def test_a_day_inside_a_month_is_later_than_the_month(data_copy):
+def test_a_day_inside_a_month_is_the_same_date_for_the_rule(data_copy):
     add_sources(data_copy)
     add_rows(
         data_copy,
@@ -154,10 +154,29 @@ def test_a_day_inside_a_month_is_later_than_the_month(data_copy):
         [
             tiktok(3_000_000_000, "2021-07", "h-filing"),
             tiktok(3_100_000_000, "2021-07-12", "h-press", "exact"),
+            tiktok(3_200_000_000, "2021-07-20", "h-press", "exact"),
+            tiktok(2_900_000_000, "2021-06-30", "h-company", "exact"),
         ],
     )
     chosen, others = history.figure_as_of(Package(data_copy), APP, "downloads")
-    assert chosen["as_of"] == "2021-07-12"  # more precise than "2021-07", whoever produced it
+    # 12 and 20 Jul may each be before or after the end of July: the filing decides
+    assert (chosen["as_of"], chosen["source_id"]) == ("2021-07", "h-filing")
+    # then the press, the more precise (later) day first; 30 June is before all of July
+    assert list(others["as_of"])[:3] == ["2021-07-20", "2021-07-12", "2021-06-30"]
+
+
+def test_a_day_after_a_month_is_later_whoever_produced_it(data_copy):
+    add_sources(data_copy)
+    add_rows(
+        data_copy,
+        "downloads",
+        [
+            tiktok(3_000_000_000, "2021-07", "h-filing"),
+            tiktok(3_100_000_000, "2021-08-02", "h-press", "exact"),
+        ],
+    )
+    chosen, others = history.figure_as_of(Package(data_copy), APP, "downloads")
+    assert chosen["as_of"] == "2021-08-02"
     assert others["as_of"].iloc[0] == "2021-07"
 
 
