@@ -168,7 +168,7 @@ def print_summary(summary: BuildSummary, as_json: bool) -> None:
                 escape(entry["name"]),
                 f"[{style}]{entry['status']}[/]",
                 f"{entry['duration_s']:.1f} s",
-                escape(entry["href"]),
+                escape(entry["href"] or "(not published)"),
             )
         out().print(table)
     counts = summary.counts()

@@ -95,7 +95,7 @@ def test_input_hashes_follow_sources_not_outputs(tmp_path, make_notebook):
     nb_path = make_notebook("h.ipynb", "x = 1", ["print(x)"])
     shared = {"data": "d", "code": "c", "requirements_lock": "l"}
     first = fingerprint.input_hashes(nb_path, {"b": 1, "a": [1, 2]}, shared)
-    assert set(first) == {"notebook", "parameters", "data", "code", "requirements_lock"}
+    assert set(first) == {"notebook", "folder", "parameters", "data", "code", "requirements_lock"}
     assert fingerprint.input_hashes(nb_path, {"a": [1, 2], "b": 1}, shared) == first
 
     nb = nbformat.read(str(nb_path), as_version=4)
@@ -281,6 +281,7 @@ def test_build_publishes_self_contained_reports(site_v1):
         )
         assert set(record["inputs"]) == {
             "notebook",
+            "folder",
             "parameters",
             "data",
             "code",

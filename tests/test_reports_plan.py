@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +286,15 @@ def test_long_names_are_capped_with_a_hash(tmp_path, profile):
     )
     names = [r.name for r in planning.load_plan(path)]
     assert all(len(n) == planning.MAX_NAME for n in names) and len(set(names)) == 2
+
+
+def test_adhoc_names_of_values_a_slug_cannot_spell_stay_apart(profile):
+    didi = planning.adhoc_report(profile, {"company": "滴滴"}).name
+    banma = planning.adhoc_report(profile, {"company": "斑马"}).name
+    assert didi != banma
+    assert re.fullmatch(r"profile-[0-9a-f]{8}", didi), didi
+    assert planning.adhoc_report(profile, {"company": "滴滴"}).name == didi  # stable
+    assert planning.adhoc_report(profile, {"company": "Didi"}).name == "profile-didi"
 
 
 def test_adhoc_report_takes_an_explicit_name(profile):

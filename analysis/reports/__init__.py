@@ -14,6 +14,7 @@ Rooms (import them directly; this package stays import-free):
 ``record``       RunRecord / RunError: run.json written and read in one place
 ``render``       a run's HTML page (nbconvert + templates/report.html.j2), fallback page
 ``executors``    LocalExecutor (processes), DaskExecutor, make_executor()
+``worker_preload`` what the workers' fork server imports once (quiet under Ctrl-C)
 ``kernels``      the fork-server kernel (a fresh kernel forked from a preloaded server):
                  protocol, client, server, child, provisioner
 ``publish``      atomic writes, runs/<run-id>/, the latest link, retention, sweeping leftovers

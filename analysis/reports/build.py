@@ -32,7 +32,13 @@ import filelock
 from analysis.errors import RoundupError
 from analysis.reports import publication
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
-from analysis.reports.fingerprint import input_hashes, last_good, shared_hashes, unchanged
+from analysis.reports.fingerprint import (
+    folder_hash,
+    input_hashes,
+    last_good,
+    shared_hashes,
+    unchanged,
+)
 from analysis.reports.job import Job, kernel_environment
 from analysis.reports.kernelspecs import check_installed, kernel_for
 from analysis.reports.options import FORK_KERNEL, BuildOptions, OptionsError
@@ -197,7 +203,14 @@ class Build:
         self.pdf = self._decide_pdf()
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
-        self.inputs = {r.name: input_hashes(r.notebook, r.parameters, shared) for r in self.plan}
+        folders: dict[Path, str] = {}  # once per folder: 1,000 reports share a few
+        for r in self.plan:
+            if r.notebook.parent not in folders:
+                folders[r.notebook.parent] = folder_hash(r.notebook.parent)
+        self.inputs = {
+            r.name: input_hashes(r.notebook, r.parameters, shared, folders[r.notebook.parent])
+            for r in self.plan
+        }
         to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
         if to_run:
             # something will run: the data must be valid first (unchanged reports were built

@@ -114,17 +114,7 @@ def _forkserver_context() -> Any:
     there rather than in each worker's first report (nbformat's jsonschema alone costs over a
     second of CPU; the whole preload two to three)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(
-        [
-            "analysis.reports.job",
-            "analysis.reports.executors",
-            "nbformat",
-            "nbclient",
-            "nbconvert",
-            "papermill",
-            "analysis.reports.kernels.provisioner",
-        ]
-    )
+    context.set_forkserver_preload(["analysis.reports.worker_preload"])
     return context
 
 

@@ -1,7 +1,8 @@
 """Input hashes of a report, and "is this report unchanged since its last good run?".
 
-A report's output depends on its notebook's cells, its parameters, the data package, the
-``analysis`` package's code and the lock file of the environment. Each is hashed (SHA-256 of
+A report's output depends on its notebook's cells, its parameters, the files beside the notebook
+(its own modules and files: it runs in its folder), the data package, the ``analysis`` package's
+code and the lock file of the environment. Each is hashed (SHA-256 of
 length-prefixed chunks); the hashes are stored in ``run.json`` (``inputs``) and a report whose
 hashes equal those of its last good run is not run again. Standard library only: this is what a
 no-change rebuild runs.
@@ -21,6 +22,7 @@ from analysis.reports.record import RunRecord
 
 __all__ = [
     "NotebookError",
+    "folder_hash",
     "input_hashes",
     "last_good",
     "notebook_hash",
@@ -43,14 +45,17 @@ def _sha256(*chunks: bytes) -> str:
     return digest.hexdigest()
 
 
-def tree_hash(root: Path) -> str:
-    """Hash of every file under ``root`` (names and contents), skipping hidden files and
-    ``__pycache__``; the hash of nothing when ``root`` does not exist."""
+def tree_hash(root: Path, skip_suffix: str | None = None) -> str:
+    """Hash of every file under ``root`` (names and contents), skipping hidden files,
+    ``__pycache__`` and files ending in ``skip_suffix``; the hash of nothing when ``root`` does
+    not exist."""
     chunks: list[bytes] = []
     if root.is_dir():
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root)
             if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+                continue
+            if skip_suffix and path.name.endswith(skip_suffix):
                 continue
             if path.is_file():
                 chunks += [rel.as_posix().encode(), path.read_bytes()]
@@ -99,14 +104,29 @@ def shared_hashes(data_dir: Path | None = None) -> dict[str, str]:
     }
 
 
+def folder_hash(folder: Path) -> str:
+    """Hash of the files in a notebook's folder and below, notebooks excluded (each report
+    hashes its own notebook's cells): the modules and files a notebook reads beside it."""
+    return tree_hash(folder, skip_suffix=".ipynb")
+
+
 def input_hashes(
-    notebook: Path, parameters: Mapping[str, Any], shared: Mapping[str, str]
+    notebook: Path,
+    parameters: Mapping[str, Any],
+    shared: Mapping[str, str],
+    folder: str | None = None,
 ) -> dict[str, str]:
     """Hashes of everything a report's output depends on: ``shared`` (see
-    :func:`shared_hashes`) plus ``notebook`` (cell sources) and ``parameters`` (canonical JSON).
+    :func:`shared_hashes`) plus ``notebook`` (cell sources), ``parameters`` (canonical JSON)
+    and ``folder`` (:func:`folder_hash` of the notebook's folder; computed here when None).
     """
     params = json.dumps(parameters, sort_keys=True, ensure_ascii=False).encode()
-    return {"notebook": notebook_hash(notebook), "parameters": _sha256(params), **shared}
+    return {
+        "notebook": notebook_hash(notebook),
+        "folder": folder if folder is not None else folder_hash(notebook.parent),
+        "parameters": _sha256(params),
+        **shared,
+    }
 
 
 def last_good(report_dir: Path) -> RunRecord | None:

@@ -416,6 +416,18 @@ def resolve_notebook(ref: str, notebooks_dir: Path | None = None) -> Path | None
     return None
 
 
+def _adhoc_name(stem: str, parameters: Mapping[str, Any]) -> str:
+    """``stem`` and the parameter values as :func:`report_name` makes them; where a value has
+    characters a slug cannot spell (Chinese characters, other non-ASCII text), ended by 8 hex
+    digits of the values' SHA-256 so that such runs do not share a name."""
+    labels = [_label(v) for v in parameters.values()]
+    readable = report_name("-".join([stem, *labels]))
+    if all(label.isascii() for label in labels):
+        return readable
+    digest = hashlib.sha256("\x00".join(labels).encode("utf-8")).hexdigest()[:8]
+    return f"{readable[: MAX_NAME - len(digest) - 1].rstrip('-')}-{digest}"
+
+
 def adhoc_report(
     notebook: Path,
     parameters: Mapping[str, Any],
@@ -426,7 +438,8 @@ def adhoc_report(
 
     Its default name is the notebook's stem followed by the parameter values, as
     :func:`report_name` makes it (slugified, at most :data:`MAX_NAME` characters):
-    ``02-company-profile`` with ``company="Tencent"`` -> ``02-company-profile-tencent``.
+    ``02-company-profile`` with ``company="Tencent"`` -> ``02-company-profile-tencent``; a value
+    a slug cannot spell adds a hash (``company="滴滴"`` -> ``02-company-profile-<8 hex digits>``).
     An explicit ``name`` must already be a slug (``[a-z0-9-]``) of at most :data:`MAX_NAME`
     characters. Raises :class:`PlanError` for an empty or invalid name, and as
     :func:`analysis.reports.parameters.check_parameters` does.
@@ -436,7 +449,7 @@ def adhoc_report(
     notebook = Path(notebook).resolve()
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else paths.notebooks_dir()
     if name is None:
-        name = report_name("-".join([notebook.stem, *(_label(v) for v in parameters.values())]))
+        name = _adhoc_name(notebook.stem, parameters)
     elif name != slugify(name) or len(name) > MAX_NAME:
         raise PlanError(
             f"report name {name!r} must be lowercase letters, digits and single dashes "

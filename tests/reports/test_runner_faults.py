@@ -105,7 +105,35 @@ def test_a_publish_error_exits_1_not_2(tmp_path, make_notebook, tiny_data):
     (site / "blocked").write_text("a plain file")
     result = runner.invoke(app, ["build", "--plan", str(plan), "--out", str(site), "-j", "1"])
     assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # the runner's 1, no crash
+    assert "1 ok, 1 failed" in result.output and "(not published)" in result.output
     assert (site / "fine" / "index.html").is_file()
+    # the front page and build page say it was not published: no link to a page that is not there
+    for page in ("index.html", "build.html"):
+        html = (site / page).read_text(encoding="utf-8")
+        assert "#roundup-error" not in html
+        assert "could not be published" in html or "not published" in html
+
+
+def test_an_edited_module_beside_the_notebook_reruns_its_report(tmp_path, make_notebook, tiny_data):
+    notebook = make_notebook("sib.ipynb", "x = 1", ["import helper\nprint(helper.WORD)"])
+    helper = notebook.parent / "helper.py"
+    helper.write_text("WORD = 'first'\n", encoding="utf-8")
+    site = tmp_path / "site"
+    args = ["build", str(notebook), "--out", str(site), "-j", "1", "--no-pdf", "--json"]
+
+    def built() -> tuple[dict, str]:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        entry = json.loads(result.stdout)["reports"][0]
+        return entry, (site / entry["name"] / "index.html").read_text(encoding="utf-8")
+
+    entry, page = built()
+    assert entry["status"] == "ok" and "first" in page
+    assert built()[0]["status"] == "skipped"  # nothing changed
+    helper.write_text("WORD = 'second'\n", encoding="utf-8")
+    entry, page = built()
+    assert entry["status"] == "ok" and "second" in page  # not a stale page
 
 
 # ------------------------------------------------------------------ 1. kernels
