@@ -125,8 +125,8 @@ _MaxOutput = Annotated[
         "--max-output",
         min=0.001,
         metavar="MB",
-        help="Limit of one report's kept output; past it the kernel is stopped and the "
-        "report failed.",
+        help="Limit in MiB (1,048,576 bytes) of one report's output, kept within its page "
+        "and its executed notebook; past it the kernel is stopped and the report failed.",
     ),
 ]
 _Keep = Annotated[
