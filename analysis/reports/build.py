@@ -45,7 +45,7 @@ from analysis.reports.publish import (
     sweep,
     unpublished_entry,
 )
-from analysis.reports.record import RunRecord
+from analysis.reports.record import RECORD_FILE, RunRecord
 from analysis.reports.signals import BuildInterrupted, Signals
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 
@@ -175,6 +175,8 @@ class Build:
         self.entries: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
         self.kernels: dict[str, str] = {}  # report name -> the kernel it runs in
+        # report name -> (stat of its run.json, its last good record if unchanged)
+        self._records: dict[str, tuple[tuple[int, ...] | None, RunRecord | None]] = {}
         self.interrupted: str | None = None  # when a killed build left its leftovers
         self._package: tuple[publication.DataArchive, str, list[dict[str, str]]] | None = None
         self.package_changes: dict[str, Any] | None = None
@@ -197,7 +199,10 @@ class Build:
         self.pdf = self._decide_pdf()
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
-        self.inputs = {r.name: input_hashes(r.notebook, r.parameters, shared) for r in self.plan}
+        notebooks: dict[Path, str] = {}  # each notebook hashed once
+        self.inputs = {
+            r.name: input_hashes(r.notebook, r.parameters, shared, notebooks) for r in self.plan
+        }
         to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
         if to_run:
             # something will run: the data must be valid first (unchanged reports were built
@@ -230,8 +235,20 @@ class Build:
 
     def _last(self, name: str) -> RunRecord | None:
         """The last good run of report ``name`` if it need not run again: built from the same
-        inputs and, when this build makes PDFs, with its PDF."""
-        last = unchanged(self.out_dir / name, self.inputs[name])
+        inputs and, when this build makes PDFs, with its PDF. Asked before and again under the
+        lock: the second time reads its ``run.json`` only if another build replaced it."""
+        record = self.out_dir / name / RECORD_FILE  # a link through latest/ to the run's record
+        try:
+            stat = record.stat()
+            key: tuple[int, ...] | None = (stat.st_ino, stat.st_dev, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            key = None
+        seen = self._records.get(name)
+        if key is not None and seen is not None and seen[0] == key:
+            last = seen[1]
+        else:
+            last = unchanged(self.out_dir / name, self.inputs[name])
+            self._records[name] = (key, last)
         return None if last is None or (self.pdf and last.pdf is None) else last
 
     def _validate_data(self) -> None:
@@ -290,7 +307,7 @@ class Build:
                 jobs.append(self._job(report, inputs))
                 continue
             href = f"{report.name}/index.html"
-            self.entries[report.name] = index_entry(last, "skipped", href, report_dir)
+            self.entries[report.name] = index_entry(last, "skipped", href, report_dir, good=last)
             self.emit(BuildEvent("skipped", entry=self.entries[report.name]))
         return jobs
 

@@ -100,13 +100,23 @@ def shared_hashes(data_dir: Path | None = None) -> dict[str, str]:
 
 
 def input_hashes(
-    notebook: Path, parameters: Mapping[str, Any], shared: Mapping[str, str]
+    notebook: Path,
+    parameters: Mapping[str, Any],
+    shared: Mapping[str, str],
+    notebooks: dict[Path, str] | None = None,
 ) -> dict[str, str]:
     """Hashes of everything a report's output depends on: ``shared`` (see
     :func:`shared_hashes`) plus ``notebook`` (cell sources) and ``parameters`` (canonical JSON).
+
+    ``notebooks``, when given, keeps the notebook hashes of one build (path -> hash): a notebook
+    shared by many reports (a grid) is read and hashed once.
     """
     params = json.dumps(parameters, sort_keys=True, ensure_ascii=False).encode()
-    return {"notebook": notebook_hash(notebook), "parameters": _sha256(params), **shared}
+    if notebooks is None:
+        cells = notebook_hash(notebook)
+    elif (cells := notebooks.get(notebook)) is None:
+        cells = notebooks[notebook] = notebook_hash(notebook)
+    return {"notebook": cells, "parameters": _sha256(params), **shared}
 
 
 def last_good(report_dir: Path) -> RunRecord | None:
