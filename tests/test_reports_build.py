@@ -345,6 +345,22 @@ def test_unchanged_reports_are_skipped_and_changes_rerun(site_v1, tmp_path, monk
 
 
 @pytest.mark.e2e
+def test_bad_data_edit_after_a_no_change_build_is_still_validated(site_v1, tmp_path, monkeypatch):
+    out = _copy_site(site_v1, tmp_path / "site")
+    data = shutil.copytree(site_v1.data, tmp_path / "data")
+    recorder = _Recorder()
+    monkeypatch.setattr(building, "make_executor", lambda *args, **kwargs: recorder)
+    assert building.build(site_v1.reports, out, data_dir=data).counts()["skipped"] == 2
+    index = (out / "index.json").read_bytes()
+
+    (data / "companies.csv").write_text("company,employees,source_id\nZed,ten,s9\n", "utf-8")
+    with pytest.raises(building.InvalidData) as raised:
+        building.build(site_v1.reports, out, data_dir=data)
+    assert len(raised.value.problems) >= 2  # 'ten' is no integer, s9 no source
+    assert recorder.jobs == [] and (out / "index.json").read_bytes() == index  # nothing written
+
+
+@pytest.mark.e2e
 def test_failed_report_keeps_last_good_and_others_still_build(site_v1, tmp_path):
     out = _copy_site(site_v1, tmp_path / "site")
     shutil.copytree(site_v1.notebooks, tmp_path / "notebooks")
