@@ -274,6 +274,7 @@ def _expand(
     axes = [(key, _grid_values(label, key, spec, data_dir)) for key, spec in grid.items()]
     combos = itertools.product(*(values for _, values in axes)) if axes else [()]
     specs: Any = ...  # the parameters cell, read once for every report of a grid
+    workdir = _workdir(notebook, notebooks_dir)
     reports = []
     for combo in combos:
         point = dict(zip([k for k, _ in axes], combo, strict=True))
@@ -288,7 +289,7 @@ def _expand(
             name,
             notebook,
             checked,
-            _workdir(notebook, notebooks_dir),
+            workdir,
             title=_format(texts["title"], "title", label, point),
             description=_format(texts["description"], "description", label, point),
             section=texts["section"],
