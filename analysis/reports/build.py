@@ -283,12 +283,15 @@ class Build:
         try:
             jobs = self._plan_jobs()
             self.emit(BuildEvent("planned", total=len(jobs)))
-            if jobs or not (self.out_dir / "datasets.html").is_file():
-                self._write_data_dictionary()
-            if jobs:
+            if jobs:  # the data was validated: the page is written while the reports run
+                dictionary = _Aside(self._write_data_dictionary)
                 self._publish_site_data()
+            elif not (self.out_dir / "datasets.html").is_file():
+                self._write_data_dictionary()
             self._start_fork_server(pool, jobs)
             self._run_and_publish(pool, jobs)
+            if jobs:
+                dictionary.result()
             with self.signals.deferred():
                 return self._snapshot()
         finally:
@@ -475,6 +478,30 @@ class Build:
             info.update(href=publication.DATA_ZIP, bytes=len(content),
                         sha256=hashlib.sha256(content).hexdigest())  # fmt: skip
         return info
+
+
+class _Aside:
+    """``work()`` run in a thread, off the build's critical path (e.g. ``datasets.html``, whose
+    pandas import and rendering would otherwise delay the first report); :meth:`result` waits
+    for it and raises what it raised."""
+
+    def __init__(self, work: Callable[[], None]):
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # handed to result()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="build-aside", daemon=True)
+        self.thread.start()
+
+    def result(self) -> None:
+        """Wait for the work; raise its exception if it raised one."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def build(
