@@ -16,6 +16,7 @@ from rich import progress as rich_progress
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,7 +96,10 @@ class Progress:
             self.console.print(escape(event.message), soft_wrap=True)  # one line
             return
         if event.kind == "skipped":
-            self.console.print(f"{escape(entry['name'])}: unchanged, skipped")
+            if self.bar is None:  # one plain line (a slug: nothing to style or wrap) per report
+                self.console.file.write(f"{entry['name']}: unchanged, skipped\n")
+            else:
+                self.console.print(f"{escape(entry['name'])}: unchanged, skipped")
             return
         self.done += 1
         status = entry["status"]
@@ -164,11 +168,11 @@ def print_summary(summary: BuildSummary, as_json: bool) -> None:
         table.add_column("page", overflow="fold")
         for entry in summary.entries:
             style = {"ok": "green", "failed": "bold red"}.get(entry["status"], "dim")
-            table.add_row(
-                escape(entry["name"]),
-                f"[{style}]{entry['status']}[/]",
-                f"{entry['duration_s']:.1f} s",
-                escape(entry["href"] or "(not published)"),
+            table.add_row(  # Text, not markup: a thousand rows are not parsed one by one
+                Text(entry["name"]),
+                Text(entry["status"], style=style),
+                Text(f"{entry['duration_s']:.1f} s"),
+                Text(entry["href"] or "(not published)"),
             )
         out().print(table)
     counts = summary.counts()

@@ -320,12 +320,18 @@ class _Recorder:
         return iter(())
 
 
-@pytest.mark.e2e
-def test_unchanged_reports_are_skipped_and_changes_rerun(site_v1, tmp_path, monkeypatch):
+def _recorded_copy(site_v1, tmp_path, monkeypatch) -> tuple[Path, Path, _Recorder]:
+    """A copy of the site and of its data, built with an executor that runs no job."""
     out = _copy_site(site_v1, tmp_path / "site")
     data = shutil.copytree(site_v1.data, tmp_path / "data")
     recorder = _Recorder()
     monkeypatch.setattr(building, "make_executor", lambda *args, **kwargs: recorder)
+    return out, data, recorder
+
+
+@pytest.mark.e2e
+def test_unchanged_reports_are_skipped_and_changes_rerun(site_v1, tmp_path, monkeypatch):
+    out, data, recorder = _recorded_copy(site_v1, tmp_path, monkeypatch)
     before = {r.name: _json(out / r.name / "run.json")["run_id"] for r in site_v1.reports}
 
     summary = building.build(site_v1.reports, out, data_dir=data)
@@ -343,6 +349,19 @@ def test_unchanged_reports_are_skipped_and_changes_rerun(site_v1, tmp_path, monk
     building.build(site_v1.reports, out, data_dir=data)
     assert len(recorder.jobs) == 2  # the data changed
     assert recorder.jobs[0].data_dir == str(data.resolve())
+
+
+@pytest.mark.e2e
+def test_bad_data_edit_after_a_no_change_build_is_still_validated(site_v1, tmp_path, monkeypatch):
+    out, data, recorder = _recorded_copy(site_v1, tmp_path, monkeypatch)
+    assert building.build(site_v1.reports, out, data_dir=data).counts()["skipped"] == 2
+    index = (out / "index.json").read_bytes()
+
+    (data / "companies.csv").write_text("company,employees,source_id\nZed,ten,s9\n", "utf-8")
+    with pytest.raises(building.InvalidData) as raised:
+        building.build(site_v1.reports, out, data_dir=data)
+    assert len(raised.value.problems) >= 2  # 'ten' is no integer, s9 no source
+    assert recorder.jobs == [] and (out / "index.json").read_bytes() == index  # nothing written
 
 
 @pytest.mark.e2e

@@ -15,6 +15,7 @@ Rooms (import them directly; this package stays import-free):
 ``render``       a run's HTML page (nbconvert + templates/report.html.j2), fallback page
 ``executors``    LocalExecutor (processes), DaskExecutor, make_executor()
 ``worker_preload`` what the workers' fork server imports once (quiet under Ctrl-C)
+``summary``      BuildEvent (progress as it goes), BuildSummary (what a build did)
 ``kernels``      the fork-server kernel (a fresh kernel forked from a preloaded server):
                  protocol, client, server, child, provisioner
 ``publish``      atomic writes, runs/<run-id>/, the latest link, retention, sweeping leftovers

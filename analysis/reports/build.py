@@ -21,8 +21,7 @@ import dataclasses
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,9 +50,10 @@ from analysis.reports.publish import (
     sweep,
     unpublished_entry,
 )
-from analysis.reports.record import RunRecord
+from analysis.reports.record import RECORD_FILE, RunRecord
 from analysis.reports.signals import BuildInterrupted, Signals
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
+from analysis.reports.summary import BuildEvent, BuildSummary
 
 __all__ = [
     "Build",
@@ -85,52 +85,6 @@ class InvalidData(RoundupError, ValueError):
         self.problems = problems
         self.data_dir = data_dir
         super().__init__(f"{len(problems)} problem(s) in the data package {data_dir}")
-
-
-@dataclass(frozen=True)
-class BuildEvent:
-    """Progress of a build, passed to ``on_event``.
-
-    ``kind`` is ``"waiting"`` (another build holds the lock, ``entry["lock"]`` its path),
-    ``"planned"`` (once, ``total`` = reports to run), ``"skipped"`` (an unchanged report,
-    ``entry`` set), ``"finished"`` (a report ran, ``entry`` set) or ``"note"`` (one line for
-    the user in ``message``, e.g. that PDFs were skipped and how to get them).
-    """
-
-    kind: str
-    total: int = 0
-    entry: Mapping[str, Any] = field(default_factory=dict)
-    message: str = ""
-
-
-@dataclass
-class BuildSummary:
-    """What a build did: ``entries`` are this build's index entries, in plan order."""
-
-    out_dir: Path
-    build_id: str
-    entries: list[dict[str, Any]]
-
-    @property
-    def failed(self) -> list[dict[str, Any]]:
-        """Entries of the reports that failed in this build."""
-        return [e for e in self.entries if e["status"] == "failed"]
-
-    def counts(self) -> dict[str, int]:
-        """``{"ok": n, "failed": n, "skipped": n}`` for this build."""
-        counts = {"ok": 0, "failed": 0, "skipped": 0}
-        for entry in self.entries:
-            counts[entry["status"]] += 1
-        return counts
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible summary: ``{"out_dir", "build_id", "counts", "reports"}``."""
-        return {
-            "out_dir": str(self.out_dir),
-            "build_id": self.build_id,
-            "counts": self.counts(),
-            "reports": self.entries,
-        }
 
 
 def _now() -> datetime:
@@ -181,6 +135,8 @@ class Build:
         self.entries: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
         self.kernels: dict[str, str] = {}  # report name -> the kernel it runs in
+        # report name -> (stat of its run.json, its last good record if unchanged)
+        self._records: dict[str, tuple[tuple[int, ...] | None, RunRecord | None]] = {}
         self.interrupted: str | None = None  # when a killed build left its leftovers
         self._package: tuple[publication.DataArchive, str, list[dict[str, str]]] | None = None
         self.package_changes: dict[str, Any] | None = None
@@ -207,8 +163,11 @@ class Build:
         for r in self.plan:
             if r.notebook.parent not in folders:
                 folders[r.notebook.parent] = folder_hash(r.notebook.parent)
+        notebooks: dict[Path, str] = {}  # each notebook hashed once
         self.inputs = {
-            r.name: input_hashes(r.notebook, r.parameters, shared, folders[r.notebook.parent])
+            r.name: input_hashes(
+                r.notebook, r.parameters, shared, folders[r.notebook.parent], notebooks
+            )
             for r in self.plan
         }
         to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
@@ -243,8 +202,20 @@ class Build:
 
     def _last(self, name: str) -> RunRecord | None:
         """The last good run of report ``name`` if it need not run again: built from the same
-        inputs and, when this build makes PDFs, with its PDF."""
-        last = unchanged(self.out_dir / name, self.inputs[name])
+        inputs and, when this build makes PDFs, with its PDF. Asked before and again under the
+        lock: the second time reads its ``run.json`` only if another build replaced it."""
+        record = self.out_dir / name / RECORD_FILE  # a link through latest/ to the run's record
+        try:
+            stat = record.stat()
+            key: tuple[int, ...] | None = (stat.st_ino, stat.st_dev, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            key = None
+        seen = self._records.get(name)
+        if key is not None and seen is not None and seen[0] == key:
+            last = seen[1]
+        else:
+            last = unchanged(self.out_dir / name, self.inputs[name])
+            self._records[name] = (key, last)
         return None if last is None or (self.pdf and last.pdf is None) else last
 
     def _validate_data(self) -> None:
@@ -279,12 +250,15 @@ class Build:
         try:
             jobs = self._plan_jobs()
             self.emit(BuildEvent("planned", total=len(jobs)))
-            if jobs or not (self.out_dir / "datasets.html").is_file():
-                self._write_data_dictionary()
-            if jobs:
+            if jobs:  # the data was validated: the page is written while the reports run
+                dictionary = _Aside(self._write_data_dictionary)
                 self._publish_site_data()
+            elif not (self.out_dir / "datasets.html").is_file():
+                self._write_data_dictionary()
             self._start_fork_server(pool, jobs)
             self._run_and_publish(pool, jobs)
+            if jobs:
+                dictionary.result()
             with self.signals.deferred():
                 return self._snapshot()
         finally:
@@ -303,7 +277,7 @@ class Build:
                 jobs.append(self._job(report, inputs))
                 continue
             href = f"{report.name}/index.html"
-            self.entries[report.name] = index_entry(last, "skipped", href, report_dir)
+            self.entries[report.name] = index_entry(last, "skipped", href, report_dir, good=last)
             self.emit(BuildEvent("skipped", entry=self.entries[report.name]))
         return jobs
 
@@ -471,6 +445,30 @@ class Build:
             info.update(href=publication.DATA_ZIP, bytes=len(content),
                         sha256=hashlib.sha256(content).hexdigest())  # fmt: skip
         return info
+
+
+class _Aside:
+    """``work()`` run in a thread, off the build's critical path (e.g. ``datasets.html``, whose
+    pandas import and rendering would otherwise delay the first report); :meth:`result` waits
+    for it and raises what it raised."""
+
+    def __init__(self, work: Callable[[], None]):
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # handed to result()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="build-aside", daemon=True)
+        self.thread.start()
+
+    def result(self) -> None:
+        """Wait for the work; raise its exception if it raised one."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def build(

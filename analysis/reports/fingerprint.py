@@ -115,14 +115,22 @@ def input_hashes(
     parameters: Mapping[str, Any],
     shared: Mapping[str, str],
     folder: str | None = None,
+    notebooks: dict[Path, str] | None = None,
 ) -> dict[str, str]:
     """Hashes of everything a report's output depends on: ``shared`` (see
     :func:`shared_hashes`) plus ``notebook`` (cell sources), ``parameters`` (canonical JSON)
     and ``folder`` (:func:`folder_hash` of the notebook's folder; computed here when None).
+
+    ``notebooks``, when given, keeps the notebook hashes of one build (path -> hash): a notebook
+    shared by many reports (a grid) is read and hashed once.
     """
     params = json.dumps(parameters, sort_keys=True, ensure_ascii=False).encode()
+    if notebooks is None:
+        cells = notebook_hash(notebook)
+    elif (cells := notebooks.get(notebook)) is None:
+        cells = notebooks[notebook] = notebook_hash(notebook)
     return {
-        "notebook": notebook_hash(notebook),
+        "notebook": cells,
         "folder": folder if folder is not None else folder_hash(notebook.parent),
         "parameters": _sha256(params),
         **shared,

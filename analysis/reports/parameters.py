@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from analysis.reports.plan import PlanError
@@ -339,7 +340,13 @@ def _unknown(notebook: Path, name: str, specs: Mapping[str, Any] | None, report:
     return f"report {report!r}: {notebook.name} has no parameter {name!r}{hint} (its parameters: {listing})"
 
 
-def check_parameters(notebook: Path, parameters: Mapping[str, Any], report: str) -> dict[str, Any]:
+def check_parameters(
+    notebook: Path,
+    parameters: Mapping[str, Any],
+    report: str,
+    *,
+    specs: dict[str, dict[str, str]] | None | EllipsisType = ...,
+) -> dict[str, Any]:
     """Check ``parameters`` against ``notebook``'s parameters cell; return them normalised.
 
     Normalised values are JSON-compatible (see :func:`_plain`): dates become ISO strings, numpy
@@ -350,12 +357,14 @@ def check_parameters(notebook: Path, parameters: Mapping[str, Any], report: str)
     Raises :class:`ParameterError` (a :class:`~analysis.reports.plan.PlanError`) naming the
     report and parameter for an unknown name (with the closest known name), a value of the
     wrong type, NaN/inf, a tuple or an unsupported object, and for a missing or unreadable
-    notebook.
+    notebook. ``specs``: the notebook's :func:`notebook_parameters` when the caller read them
+    already (a grid checks many reports against one notebook), else the notebook is read here.
     """
-    if not parameters:
-        _read_notebook(notebook)  # must exist and be a notebook; its cell need not be read
-        return {}
-    specs = notebook_parameters(notebook)
+    if specs is ...:
+        if not parameters:
+            _read_notebook(notebook)  # must exist and be a notebook; its cell need not be read
+            return {}
+        specs = notebook_parameters(notebook)
     checked: dict[str, Any] = {}
     for name, raw in parameters.items():
         if specs is None or name not in specs:

@@ -248,7 +248,8 @@ def _expand(
     entry: Mapping[str, Any], index: int, notebooks_dir: Path, data_dir: Path, site: Site
 ) -> list[Report]:
     """The reports of one ``[[report]]`` table (several when it has a grid)."""
-    from analysis.reports.parameters import check_parameters  # it imports PlanError from here
+    # they import PlanError from here
+    from analysis.reports.parameters import check_parameters, notebook_parameters
 
     label = entry.get("name", f"#{index + 1}")
     unknown = set(entry) - _REPORT_KEYS
@@ -272,6 +273,8 @@ def _expand(
     texts = _texts(entry, label, notebook)
     axes = [(key, _grid_values(label, key, spec, data_dir)) for key, spec in grid.items()]
     combos = itertools.product(*(values for _, values in axes)) if axes else [()]
+    specs: Any = ...  # the parameters cell, read once for every report of a grid
+    workdir = _workdir(notebook, notebooks_dir)
     reports = []
     for combo in combos:
         point = dict(zip([k for k, _ in axes], combo, strict=True))
@@ -279,12 +282,14 @@ def _expand(
         name = report_name(raw_name)
         if not name:
             raise PlanError(f"report {label!r}: name {raw_name!r} has no letters or digits a-z 0-9")
-        checked = check_parameters(notebook, {**parameters, **point}, name)
+        if specs is ... and (parameters or point):
+            specs = notebook_parameters(notebook)
+        checked = check_parameters(notebook, {**parameters, **point}, name, specs=specs)
         report = Report(
             name,
             notebook,
             checked,
-            _workdir(notebook, notebooks_dir),
+            workdir,
             title=_format(texts["title"], "title", label, point),
             description=_format(texts["description"], "description", label, point),
             section=texts["section"],

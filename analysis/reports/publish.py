@@ -34,6 +34,7 @@ import secrets
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from analysis.reports.fingerprint import last_good
@@ -86,13 +87,21 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def index_entry(record: RunRecord, status: str, href: str, report_dir: Path) -> dict[str, Any]:
+def index_entry(
+    record: RunRecord,
+    status: str,
+    href: str,
+    report_dir: Path,
+    good: RunRecord | None | EllipsisType = ...,
+) -> dict[str, Any]:
     """A report's entry in ``index.json``: this build's run (``status`` ok, failed or skipped,
     ``href`` its page relative to the site), the run readers see (``last_good_*``, null if
     none), the report's ``title``, ``description``, ``section``, ``data`` (its data.zip) and
     ``changes``/``figures_changed`` (what changed in its figures in this build: none when
-    skipped) and ``pdf_href`` its PDF (null if none)."""
-    good = last_good(report_dir)
+    skipped) and ``pdf_href`` its PDF (null if none). ``good``: the report's last good record
+    when the caller has it (a skipped report's own record), else it is read."""
+    if good is ...:
+        good = last_good(report_dir)
     changes = record.changes if status != "skipped" else None
     return {
         "name": record.report,

@@ -82,6 +82,9 @@ def _templates() -> jinja2.Environment:
         autoescape=False,  # the templates escape every value with `esc` (html.escape)
         keep_trailing_newline=True,
         undefined=jinja2.Undefined,
+        # compiled templates kept between runs (a no-change build renders three pages: compiling
+        # their templates cost more than the rest of it); keyed by template source and Python
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     env.filters.update(
         esc=_esc,
