@@ -128,12 +128,14 @@ def index_entry(
 
 def unpublished_entry(out_dir: Path, record: RunRecord, exc: OSError) -> dict[str, Any]:
     """The index entry of a run that could not be published (``exc``): failed, with error type
-    ``PublishError`` saying why; ``href`` is the last good page (None if there is none)."""
+    ``PublishError`` saying why, ``published`` False (there is no page of this run to link);
+    ``href`` is the last good page (None if there is none)."""
     report_dir = out_dir / record.report
     reason = f"could not publish report {record.report} into {report_dir}: {exc}"
     failed = dataclasses.replace(record, status="failed", error=RunError("PublishError", reason))
     entry = index_entry(failed, "failed", "", report_dir)
     entry["href"] = entry["last_good_href"]
+    entry["published"] = False
     return entry
 
 
