@@ -32,7 +32,6 @@ from analysis.errors import RoundupError
 from analysis.reports import publication
 from analysis.reports.executors import Executor, LocalExecutor, make_executor
 from analysis.reports.fingerprint import (
-    folder_hash,
     input_hashes,
     last_good,
     shared_hashes,
@@ -159,16 +158,9 @@ class Build:
         self.pdf = self._decide_pdf()
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
-        folders: dict[Path, str] = {}  # once per folder: 1,000 reports share a few
-        for r in self.plan:
-            if r.notebook.parent not in folders:
-                folders[r.notebook.parent] = folder_hash(r.notebook.parent)
-        notebooks: dict[Path, str] = {}  # each notebook hashed once
+        hashed: dict[tuple[str, Path], str] = {}  # each notebook and folder hashed once
         self.inputs = {
-            r.name: input_hashes(
-                r.notebook, r.parameters, shared, folders[r.notebook.parent], notebooks
-            )
-            for r in self.plan
+            r.name: input_hashes(r.notebook, r.parameters, shared, hashed) for r in self.plan
         }
         to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
         if to_run:

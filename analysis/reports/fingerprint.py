@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,24 +114,26 @@ def input_hashes(
     notebook: Path,
     parameters: Mapping[str, Any],
     shared: Mapping[str, str],
-    folder: str | None = None,
-    notebooks: dict[Path, str] | None = None,
+    cache: dict[tuple[str, Path], str] | None = None,
 ) -> dict[str, str]:
     """Hashes of everything a report's output depends on: ``shared`` (see
-    :func:`shared_hashes`) plus ``notebook`` (cell sources), ``parameters`` (canonical JSON)
-    and ``folder`` (:func:`folder_hash` of the notebook's folder; computed here when None).
+    :func:`shared_hashes`) plus ``notebook`` (cell sources), ``folder`` (:func:`folder_hash`
+    of the notebook's folder) and ``parameters`` (canonical JSON).
 
-    ``notebooks``, when given, keeps the notebook hashes of one build (path -> hash): a notebook
-    shared by many reports (a grid) is read and hashed once.
+    ``cache``, when given, keeps the notebook and folder hashes of one build: a notebook or
+    folder shared by many reports (a grid) is read and hashed once.
     """
+    cache = {} if cache is None else cache
+
+    def once(kind: str, path: Path, digest: Callable[[Path], str]) -> str:
+        if (kind, path) not in cache:
+            cache[kind, path] = digest(path)
+        return cache[kind, path]
+
     params = json.dumps(parameters, sort_keys=True, ensure_ascii=False).encode()
-    if notebooks is None:
-        cells = notebook_hash(notebook)
-    elif (cells := notebooks.get(notebook)) is None:
-        cells = notebooks[notebook] = notebook_hash(notebook)
     return {
-        "notebook": cells,
-        "folder": folder if folder is not None else folder_hash(notebook.parent),
+        "notebook": once("notebook", notebook, notebook_hash),
+        "folder": once("folder", notebook.parent, folder_hash),
         "parameters": _sha256(params),
         **shared,
     }
