@@ -141,10 +141,13 @@ def report_name(text: str) -> str:
     differing only past the cut stay different. May return ``""`` as :func:`slugify` does.
     """
     slug = slugify(text)
-    if len(slug) <= MAX_NAME:
-        return slug
-    digest = hashlib.sha256(slug.encode("utf-8")).hexdigest()[:8]
-    return f"{slug[: MAX_NAME - len(digest) - 1].rstrip('-')}-{digest}"
+    return slug if len(slug) <= MAX_NAME else _ended_by_digest(slug, slug)
+
+
+def _ended_by_digest(name: str, whole: str) -> str:
+    """``name`` cut to fit :data:`MAX_NAME` with ``-`` and 8 hex digits of ``whole``'s SHA-256."""
+    digest = hashlib.sha256(whole.encode("utf-8")).hexdigest()[:8]
+    return f"{name[: MAX_NAME - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 # --------------------------------------------------------------------------- plan
@@ -429,8 +432,7 @@ def _adhoc_name(stem: str, parameters: Mapping[str, Any]) -> str:
     readable = report_name("-".join([stem, *labels]))
     if all(label.isascii() for label in labels):
         return readable
-    digest = hashlib.sha256("\x00".join(labels).encode("utf-8")).hexdigest()[:8]
-    return f"{readable[: MAX_NAME - len(digest) - 1].rstrip('-')}-{digest}"
+    return _ended_by_digest(readable, "\x00".join(labels))
 
 
 def adhoc_report(
