@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import progress as rich_progress
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -55,13 +54,15 @@ class Progress:
 
     def __init__(self) -> None:
         self.console = err()
-        self.bar: rich_progress.Progress | None = None
+        self.bar: Any = None  # a rich.progress.Progress on a terminal
         self.task: Any = None
         self.done = 0
         self.total = 0
 
     def __enter__(self) -> Progress:
         if sys.stderr.isatty():
+            from rich import progress as rich_progress  # not imported by piped runs
+
             self.bar = rich_progress.Progress(
                 rich_progress.TextColumn("[progress.description]{task.description}"),
                 rich_progress.BarColumn(),
@@ -160,13 +161,17 @@ def print_figures(found: list, as_json: bool) -> None:
 
 
 def print_summary(summary: BuildSummary, as_json: bool) -> None:
-    """The build's reports to stdout (a table, or JSON), and its counts to stderr."""
+    """The build's reports to stdout, and its counts to stderr. JSON: every report. A table:
+    the reports that ran (ok or failed); unchanged ones, already listed one per line on stderr,
+    are counted in its caption, so a no-change rebuild of a thousand reports prints no table."""
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        table = Table("report", "status", "duration", title="roundup build")
+    elif ran := [e for e in summary.entries if e["status"] != "skipped"]:
+        skipped = len(summary.entries) - len(ran)
+        caption = f"and {skipped} unchanged report(s), skipped" if skipped else None
+        table = Table("report", "status", "duration", title="roundup build", caption=caption)
         table.add_column("page", overflow="fold")
-        for entry in summary.entries:
+        for entry in ran:
             style = {"ok": "green", "failed": "bold red"}.get(entry["status"], "dim")
             table.add_row(  # Text, not markup: a thousand rows are not parsed one by one
                 Text(entry["name"]),

@@ -182,3 +182,29 @@ def test_list_expands_company_grids_from_data_without_touching_the_environment(
     assert [r["name"] for r in json.loads(result.stdout)] == ["company-alpha-co", "company-beta"]
     assert "ROUNDUP_DATA_DIR" not in os.environ
     assert [name for name, *_ in seen if name.startswith(b"ROUNDUP")] == []
+
+
+def _entry(name: str, status: str) -> dict:
+    return {"name": name, "status": status, "duration_s": 1.25, "href": f"{name}/index.html"}
+
+
+def test_summary_table_lists_the_reports_that_ran_and_counts_the_unchanged(tmp_path, capsys):
+    from analysis.cli_output import print_summary
+    from analysis.reports.summary import BuildSummary
+
+    entries = [_entry("alpha", "ok"), _entry("beta", "skipped"), _entry("gamma", "failed")]
+    entries += [_entry(f"same-{i}", "skipped") for i in range(3)]
+    print_summary(BuildSummary(tmp_path, "b1", entries), as_json=False)
+    out, err = capsys.readouterr()
+    assert "alpha" in out and "gamma" in out and "failed" in out
+    assert "beta" not in out and "same-0" not in out  # listed on stderr as they were skipped
+    assert "and 4 unchanged report(s), skipped" in out
+    assert "1 ok, 1 failed, 4 skipped" in err
+
+    print_summary(BuildSummary(tmp_path, "b2", entries[1:2]), as_json=False)
+    out, err = capsys.readouterr()
+    assert out == ""  # nothing ran: no table
+    assert "0 ok, 0 failed, 1 skipped" in err
+
+    print_summary(BuildSummary(tmp_path, "b3", entries[1:2]), as_json=True)
+    assert json.loads(capsys.readouterr().out)["reports"][0]["name"] == "beta"  # JSON: all
