@@ -365,6 +365,42 @@ def test_bad_data_edit_after_a_no_change_build_is_still_validated(site_v1, tmp_p
 
 
 @pytest.mark.e2e
+def test_data_validated_once_per_data_code_and_lock(site_v1, tmp_path, monkeypatch):
+    from analysis.data import Package
+
+    out, data, recorder = _recorded_copy(site_v1, tmp_path, monkeypatch)
+    calls: list[Path] = []
+    validate = Package.validate
+
+    def counted(package):
+        calls.append(package.path)
+        return validate(package)
+
+    monkeypatch.setattr(Package, "validate", counted)
+    (out / "datasets.html").write_text("kept", "utf-8")
+    building.build(site_v1.reports, out, data_dir=data, force=True)
+    assert len(recorder.jobs) == 2 and calls == []  # the site's index says this data passed
+    assert (out / "datasets.html").read_text("utf-8") == "kept"  # made from the same data
+    checked = _json(out / "index.json")["data_checked"]
+    assert checked == fingerprint.shared_hashes(data)
+
+    (data / "companies.csv").write_text("company,employees,source_id\nZed,1,s1\n", "utf-8")
+    building.build(site_v1.reports, out, data_dir=data)
+    assert len(calls) == 1  # new data: checked, and its page written again
+    assert (out / "datasets.html").read_text("utf-8").startswith("<!DOCTYPE html>")
+    assert _json(out / "index.json")["data_checked"] == fingerprint.shared_hashes(data)
+
+    building.build(site_v1.reports, out, data_dir=data)  # nothing ran: the record is kept
+    assert _json(out / "index.json")["data_checked"] == fingerprint.shared_hashes(data)
+
+    (data / "companies.csv").write_text("company,employees,source_id\nZed,ten,s9\n", "utf-8")
+    with pytest.raises(building.InvalidData):
+        building.build(site_v1.reports, out, data_dir=data, force=True)
+    assert len(calls) == 2
+    assert _json(out / "index.json")["data_checked"] != fingerprint.shared_hashes(data)
+
+
+@pytest.mark.e2e
 def test_failed_report_keeps_last_good_and_others_still_build(site_v1, tmp_path):
     out = _copy_site(site_v1, tmp_path / "site")
     shutil.copytree(site_v1.notebooks, tmp_path / "notebooks")

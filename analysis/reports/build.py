@@ -46,6 +46,7 @@ from analysis.reports.publish import (
     STAGING,
     index_entry,
     publish,
+    read_json,
     sweep,
     unpublished_entry,
 )
@@ -141,6 +142,11 @@ class Build:
         self.package_changes: dict[str, Any] | None = None
         self.pdf = False  # decided once, at the start of run()
         self._server_start: threading.Thread | None = None
+        self.shared: dict[str, str] = {}  # data, code and lock hashes of this build
+        # the shared hashes the site's last checked data had (index.json "data_checked"), and
+        # whether this build's data is known valid (checked now, or those hashes are equal)
+        self._checked_before: dict[str, str] | None = None
+        self.data_checked = False
 
     # -- the whole build
     def run(self) -> BuildSummary:
@@ -157,10 +163,10 @@ class Build:
         """
         self.pdf = self._decide_pdf()
         pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
-        shared = shared_hashes(self.data_dir)  # once: what is validated is what run.json records
+        self.shared = shared_hashes(self.data_dir)  # once: what is validated is in run.json
         hashed: dict[tuple[str, Path], str] = {}  # each notebook and folder hashed once
         self.inputs = {
-            r.name: input_hashes(r.notebook, r.parameters, shared, hashed) for r in self.plan
+            r.name: input_hashes(r.notebook, r.parameters, self.shared, hashed) for r in self.plan
         }
         to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
         if to_run:
@@ -171,7 +177,7 @@ class Build:
             self._warm_fork_server(pool)
             if hasattr(pool, "warm"):
                 pool.warm()  # the workers' own fork server, while the data is checked
-            self._validate_data()
+            self._check_data()
         with self.signals.installed():
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with self._lock():
@@ -210,6 +216,17 @@ class Build:
             self._records[name] = (key, last)
         return None if last is None or (self.pdf and last.pdf is None) else last
 
+    def _check_data(self) -> None:
+        """Validate the data package unless this site's index says that data (by hash) was
+        validated by this code under this lock (``data_checked``): a second build of the same
+        data skips a second of checks. Raises :class:`InvalidData`."""
+        index = read_json(self.out_dir / "index.json") or {}
+        before = index.get("data_checked")
+        self._checked_before = before if isinstance(before, dict) else None
+        if self._checked_before != self.shared:
+            self._validate_data()
+        self.data_checked = True
+
     def _validate_data(self) -> None:
         from analysis.data import Package
 
@@ -242,14 +259,18 @@ class Build:
         try:
             jobs = self._plan_jobs()
             self.emit(BuildEvent("planned", total=len(jobs)))
-            if jobs:  # the data was validated: the page is written while the reports run
+            dictionary, page = None, (self.out_dir / "datasets.html").is_file()
+            if jobs and (not page or self._checked_before != self.shared):
+                # the data was validated: the page is written while the reports run (not again
+                # for the data it was last written from)
                 dictionary = _Aside(self._write_data_dictionary)
+            elif not page:
+                self._write_data_dictionary()  # a site always has it (its pages link it)
+            if jobs:
                 self._publish_site_data()
-            elif not (self.out_dir / "datasets.html").is_file():
-                self._write_data_dictionary()
             self._start_fork_server(pool, jobs)
             self._run_and_publish(pool, jobs)
-            if jobs:
+            if dictionary is not None:
                 dictionary.result()
             with self.signals.deferred():
                 return self._snapshot()
@@ -420,11 +441,19 @@ class Build:
         }
         index = merged_index(self.out_dir, ordered, build_info)
         index["data"] = self._site_data()
+        # what validate() passed: this build's hashes if it checked them, else the last ones
+        index["data_checked"] = self.shared if self.data_checked else self._previous_checked()
         index["changes"] = self.package_changes or {
             "first": False, "figures_changed": False, "changes": [], "other_changes": 0
         }  # fmt: skip
         write_index(self.out_dir, index)
         return summary
+
+    def _previous_checked(self) -> dict[str, str] | None:
+        if self._checked_before is None:  # not read yet: this build ran nothing
+            before = (read_json(self.out_dir / "index.json") or {}).get("data_checked")
+            self._checked_before = before if isinstance(before, dict) else None
+        return self._checked_before
 
     def _site_data(self) -> dict[str, Any]:
         """The site's data package: ``{"as_of", "href", "sha256", "bytes"}`` (csv only)."""
