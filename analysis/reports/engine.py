@@ -18,6 +18,12 @@ limit, and papermill's ``execution_timeout`` is per cell):
 
 Consecutive stream messages of a cell are kept as one output (one block on the page).
 
+The executed notebook is written when the run ends (papermill writes it again on success),
+not at every cell's start and end as papermill's own engines do: those saves, a whole
+notebook serialised and validated each time, cost a report about as much as its HTML page.
+A run that ends in an error (a limit, a dead kernel) still leaves its notebook, every output
+so far and the failed cell's status in it.
+
 The engine also takes ``kernel_env``: the kernel process's whole environment (the job process's
 own environment is never changed). This module imports papermill and nbclient: only a job that
 runs a report imports it.
@@ -41,7 +47,7 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
 from analysis.errors import RoundupError
 
@@ -328,6 +334,20 @@ class LimitedClient(PapermillNotebookClient):
         return DeadKernelError(f"the kernel died{status}; its stderr is in kernel.log")
 
 
+class _SavedAtEnd(NotebookExecutionManager):
+    """papermill's execution manager, saving the notebook once: when the run completes."""
+
+    final = False
+
+    def save(self, **kwargs: Any) -> None:
+        if self.final:
+            super().save(**kwargs)
+
+    def notebook_complete(self, **kwargs: Any) -> None:
+        self.final = True
+        super().notebook_complete(**kwargs)
+
+
 class RoundupEngine(NBClientEngine):
     """papermill's nbclient engine running :class:`LimitedClient`.
 
@@ -335,6 +355,33 @@ class RoundupEngine(NBClientEngine):
     report deadline or output limit) and ``kernel_env`` (the kernel's environment; none: this
     process's).
     """
+
+    @classmethod
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str,
+        output_path: str | None = None,
+        progress_bar: bool = True,
+        log_output: bool = False,
+        autosave_cell_every: int = 30,
+        **kwargs: Any,
+    ) -> Any:
+        """papermill's ``Engine.execute_notebook`` with :class:`_SavedAtEnd` as manager."""
+        nb_man = _SavedAtEnd(
+            nb,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            autosave_cell_every=autosave_cell_every,
+        )
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
 
     @classmethod
     def execute_managed_notebook(
