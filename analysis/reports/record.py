@@ -27,6 +27,7 @@ Standard library only: a no-change rebuild reads records.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import platform
 from dataclasses import dataclass, field
@@ -46,7 +47,13 @@ def now_iso() -> str:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python, the analysis package and the libraries a report depends on."""
+    """Versions of Python, the analysis package and the libraries a report depends on (read
+    once per process: a worker's installed packages do not change under it)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     from importlib import metadata  # 15 ms of imports that a no-change build does not need
 
     found = {"python": platform.python_version()}

@@ -26,9 +26,10 @@ try:
     import analysis.reports.executors  # noqa: F401
     import analysis.reports.job  # noqa: F401
     import analysis.reports.kernels.provisioner  # noqa: F401
-    from analysis.reports import render
+    from analysis.reports import record, render
 
     try:
+        record.versions()  # the installed versions every run.json records, read once
         render.warm_exporter()  # its templates compiled once, here, for every worker
     except Exception:  # only a head start: a worker compiles them itself on its first page
         pass
