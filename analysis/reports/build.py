@@ -22,6 +22,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,7 @@ class Build:
             if jobs and (not page or self._checked_before != self.shared):
                 # the data was validated: the page is written while the reports run (not again
                 # for the data it was last written from)
-                dictionary = _Aside(self._write_data_dictionary)
+                dictionary = _aside(self._write_data_dictionary)
             elif not page:
                 self._write_data_dictionary()  # a site always has it (its pages link it)
             if jobs:
@@ -468,28 +469,15 @@ class Build:
         return info
 
 
-class _Aside:
-    """``work()`` run in a thread, off the build's critical path (e.g. ``datasets.html``, whose
-    pandas import and rendering would otherwise delay the first report); :meth:`result` waits
-    for it and raises what it raised."""
-
-    def __init__(self, work: Callable[[], None]):
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                work()
-            except BaseException as exc:  # handed to result()
-                self.error = exc
-
-        self.thread = threading.Thread(target=run, name="build-aside", daemon=True)
-        self.thread.start()
-
-    def result(self) -> None:
-        """Wait for the work; raise its exception if it raised one."""
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+def _aside(work: Callable[[], None]) -> Future[None]:
+    """``work()`` in a thread, off the build's critical path (e.g. ``datasets.html``, whose
+    pandas import and rendering would otherwise delay the first report); the future's
+    ``result()`` waits for it and raises what it raised."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="build-aside")
+    try:
+        return pool.submit(work)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with the work
 
 
 def build(
