@@ -112,3 +112,44 @@ def test_the_kernel_gets_the_data_folder_and_the_job_process_keeps_its_environme
     executed = json.loads((tmp_path / "out" / "env.ipynb").read_text(encoding="utf-8"))
     printed = "".join(executed["cells"][-1]["outputs"][0]["text"])
     assert printed.strip() == str(data)
+
+
+def test_one_exporter_renders_every_report_of_a_process_as_a_fresh_one_would():
+    import re
+
+    import nbformat
+    from nbformat import v4
+
+    from analysis.reports import render
+
+    def page(nb: nbformat.NotebookNode, error: RunError | None = None) -> str:
+        head = render.header(nb.metadata.get("name", "n"), "n.ipynb", {"k": 1}, error, nb)
+        return re.sub(r"\d+ \w{3} \d{4}, \d\d:\d\d UTC", "WHEN", render.report_page(nb, head))
+
+    chart = v4.new_notebook(
+        cells=[
+            v4.new_code_cell(
+                "x", outputs=[v4.new_output("stream", name="stdout", text="first report's words\n")]
+            )
+        ]
+    )
+    failed = v4.new_notebook(
+        cells=[
+            v4.new_code_cell(
+                "y",
+                outputs=[
+                    v4.new_output(
+                        "error", ename="ValueError", evalue="bad", traceback=["ValueError: bad"]
+                    )
+                ],
+            )
+        ]
+    )
+    render.warm_exporter()  # what the workers' fork server does before any report
+    first = page(chart)
+    assert render._exporter() is render._exporter()  # one per process, not one per page
+    assert "ValueError" in page(failed, RunError("ValueError", "bad", cell_index=0))
+    assert page(chart) == first  # nothing of the failed page stayed in the exporter
+    render._exporter.cache_clear()
+    assert page(chart) == first  # and a fresh exporter makes the same page
+    assert "first report's words" in first
