@@ -112,6 +112,9 @@ def test_no_change_rebuild_starts_no_kernel(site, tmp_path):
     assert traced.returncode == 0, traced.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in traced.stderr.splitlines() if "|" in line}
     assert not {"pandas", "papermill", "nbformat", "jupyter_client", "matplotlib"} & imported
+    # nor the job runner and its worker pool, pydantic (typer >= 0.29) or the progress bar
+    unneeded = {"analysis.reports.job", "concurrent.futures.process", "pydantic", "rich.progress"}
+    assert not unneeded & imported, unneeded & imported
 
 
 def test_fork_kernel_name_is_shared():

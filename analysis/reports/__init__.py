@@ -8,6 +8,7 @@ Rooms (import them directly; this package stays import-free):
 ``parameters``   the parameters cell read as papermill reads it; check_parameters(), parse_params()
 ``kernelspecs``  kernel_for(), check_installed(): the notebook's kernel, or --kernel; installed?
 ``fingerprint``  input_hashes(), shared_hashes(), unchanged(): is a report unchanged?
+``data_check``   validate(), InvalidData: the data checked before any kernel, once per data
 ``engine``       the papermill engine "roundup" (entry point): report deadline, output limit
 ``job``          Job, run_report() (the one job function), run_report_returning_files()
 ``outcome``      the error of an executed notebook (RunError) and where it shows

@@ -22,39 +22,30 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import filelock
 
 from analysis.errors import RoundupError
 from analysis.reports import publication
-from analysis.reports.executors import Executor, LocalExecutor, make_executor
-from analysis.reports.fingerprint import (
-    input_hashes,
-    last_good,
-    shared_hashes,
-    unchanged,
-)
-from analysis.reports.job import Job, kernel_environment
+from analysis.reports.data_check import CHECKED_KEY, InvalidData, checked_before, validate
+from analysis.reports.fingerprint import input_hashes, last_good, shared_hashes, unchanged
 from analysis.reports.kernelspecs import check_installed, kernel_for
 from analysis.reports.options import FORK_KERNEL, BuildOptions, OptionsError
 from analysis.reports.plan import Report, slugify
-from analysis.reports.publish import (
-    LATEST,
-    STAGING,
-    index_entry,
-    publish,
-    read_json,
-    sweep,
-    unpublished_entry,
-)
+from analysis.reports.publish import LATEST, STAGING, index_entry, publish, sweep, unpublished_entry
 from analysis.reports.record import RECORD_FILE, RunRecord
 from analysis.reports.signals import BuildInterrupted, Signals
 from analysis.reports.site import merged_index, write_data_dictionary, write_index
 from analysis.reports.summary import BuildEvent, BuildSummary
+
+if TYPE_CHECKING:  # a no-change rebuild imports neither multiprocessing nor the job runner
+    from concurrent.futures import Future
+
+    from analysis.reports.executors import Executor
+    from analysis.reports.job import Job
 
 __all__ = [
     "Build",
@@ -74,18 +65,6 @@ class SiteLocked(RoundupError, RuntimeError):
 
 class InvalidReportNames(RoundupError, ValueError):
     """Report names of a plan are not unique slugs (``[a-z0-9-]``)."""
-
-
-class InvalidData(RoundupError, ValueError):
-    """The data package breaks its schema: no report is run or published from it.
-
-    ``problems`` lists every :class:`analysis.data.Problem` found.
-    """
-
-    def __init__(self, problems: list[Any], data_dir: Path):
-        self.problems = problems
-        self.data_dir = data_dir
-        super().__init__(f"{len(problems)} problem(s) in the data package {data_dir}")
 
 
 def _now() -> datetime:
@@ -163,26 +142,30 @@ class Build:
         can be made here.
         """
         self.pdf = self._decide_pdf()
-        pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
         self.shared = shared_hashes(self.data_dir)  # once: what is validated is in run.json
         hashed: dict[tuple[str, Path], str] = {}  # each notebook and folder hashed once
         self.inputs = {
             r.name: input_hashes(r.notebook, r.parameters, self.shared, hashed) for r in self.plan
         }
         to_run = [r for r in self.plan if self.options.force or self._last(r.name) is None]
-        if to_run:
-            # something will run: the data must be valid first (unchanged reports were built
-            # from data that was validated then; skipping them needs neither pandas nor a check)
-            self.kernels = {r.name: kernel_for(r.notebook, self.options.kernel) for r in to_run}
-            check_installed(self.kernels)
-            self._warm_fork_server(pool)
-            if hasattr(pool, "warm"):
-                pool.warm()  # the workers' own fork server, while the data is checked
-            self._check_data()
+        pool = self._prepare(to_run) if to_run else None
         with self.signals.installed():
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with self._lock():
                 return self._run_locked(pool)
+
+    def _prepare(self, to_run: Sequence[Report]) -> Executor:
+        """Something will run: its kernels must be installed and the data valid first
+        (unchanged reports were built from data that was validated then; skipping them needs
+        neither pandas nor a check); the pool and the fork servers start meanwhile."""
+        self.kernels = {r.name: kernel_for(r.notebook, self.options.kernel) for r in to_run}
+        check_installed(self.kernels)
+        pool = make_executor(self.options.executor, self.options.jobs, self.options.scheduler)
+        self._warm_fork_server(pool)
+        if hasattr(pool, "warm"):
+            pool.warm()  # the workers' own fork server, while the data is checked
+        self._check_data()
+        return pool
 
     def _decide_pdf(self) -> bool:
         """Make PDFs in this build? Asked once: ``options.pdf`` False -> no; True -> yes, or
@@ -221,19 +204,10 @@ class Build:
         """Validate the data package unless this site's index says that data (by hash) was
         validated by this code under this lock (``data_checked``): a second build of the same
         data skips a second of checks. Raises :class:`InvalidData`."""
-        index = read_json(self.out_dir / "index.json") or {}
-        before = index.get("data_checked")
-        self._checked_before = before if isinstance(before, dict) else None
+        self._checked_before = checked_before(self.out_dir)
         if self._checked_before != self.shared:
-            self._validate_data()
+            validate(self.data_dir)
         self.data_checked = True
-
-    def _validate_data(self) -> None:
-        from analysis.data import Package
-
-        problems = Package(self.data_dir).validate()
-        if problems:
-            raise InvalidData(problems, self.data_dir)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -250,7 +224,7 @@ class Build:
         finally:
             lock.release()
 
-    def _run_locked(self, pool: Executor) -> BuildSummary:
+    def _run_locked(self, pool: Executor | None) -> BuildSummary:
         """Run and publish under the site's lock; the staging folder never outlives the build."""
         staging = self.out_dir / STAGING
         self.interrupted = sweep(self.out_dir)  # what a killed build left; we hold the lock
@@ -259,6 +233,8 @@ class Build:
         self.build_id = new_run_id(self.started)
         try:
             jobs = self._plan_jobs()
+            if jobs and pool is None:  # another build replaced a report's run since we looked
+                pool = self._prepare([r for r in self.plan if r.name in {j.name for j in jobs}])
             self.emit(BuildEvent("planned", total=len(jobs)))
             dictionary, page = None, (self.out_dir / "datasets.html").is_file()
             if jobs and (not page or self._checked_before != self.shared):
@@ -269,8 +245,9 @@ class Build:
                 self._write_data_dictionary()  # a site always has it (its pages link it)
             if jobs:
                 self._publish_site_data()
-            self._start_fork_server(pool, jobs)
-            self._run_and_publish(pool, jobs)
+            if pool is not None:
+                self._start_fork_server(pool, jobs)
+                self._run_and_publish(pool, jobs)
             if dictionary is not None:
                 dictionary.result()
             with self.signals.deferred():
@@ -333,6 +310,8 @@ class Build:
         )
 
     def _job(self, report: Report, inputs: dict[str, str]) -> Job:
+        from analysis.reports.job import Job
+
         started = _now()
         run_id = new_run_id(started)
         staged = self.out_dir / STAGING / f"{run_id}-{report.name}"
@@ -367,6 +346,8 @@ class Build:
     def _uses_fork_server(self, pool: Executor) -> bool:
         """Will this build's local workers fork kernels (some report to run is in the fork
         kernel)?"""
+        from analysis.reports.executors import LocalExecutor
+
         forked = FORK_KERNEL in self.kernels.values()
         return forked and isinstance(pool, LocalExecutor)
 
@@ -376,6 +357,7 @@ class Build:
         A failure here is left to :meth:`_start_fork_server`, which reports it."""
         if not self._uses_fork_server(pool):
             return
+        from analysis.reports.job import kernel_environment
         from analysis.reports.kernels import client
 
         def start() -> None:
@@ -391,6 +373,7 @@ class Build:
         A no-change rebuild, or a build of no report in the fork kernel, starts none."""
         forked = any(job.kernel_name == FORK_KERNEL for job in jobs)
         if forked and self._uses_fork_server(pool):
+            from analysis.reports.job import kernel_environment
             from analysis.reports.kernels import client
 
             if self._server_start is not None:
@@ -443,7 +426,7 @@ class Build:
         index = merged_index(self.out_dir, ordered, build_info)
         index["data"] = self._site_data()
         # what validate() passed: this build's hashes if it checked them, else the last ones
-        index["data_checked"] = self.shared if self.data_checked else self._previous_checked()
+        index[CHECKED_KEY] = self.shared if self.data_checked else self._previous_checked()
         index["changes"] = self.package_changes or {
             "first": False, "figures_changed": False, "changes": [], "other_changes": 0
         }  # fmt: skip
@@ -452,8 +435,7 @@ class Build:
 
     def _previous_checked(self) -> dict[str, str] | None:
         if self._checked_before is None:  # not read yet: this build ran nothing
-            before = (read_json(self.out_dir / "index.json") or {}).get("data_checked")
-            self._checked_before = before if isinstance(before, dict) else None
+            self._checked_before = checked_before(self.out_dir)
         return self._checked_before
 
     def _site_data(self) -> dict[str, Any]:
@@ -473,11 +455,21 @@ def _aside(work: Callable[[], None]) -> Future[None]:
     """``work()`` in a thread, off the build's critical path (e.g. ``datasets.html``, whose
     pandas import and rendering would otherwise delay the first report); the future's
     ``result()`` waits for it and raises what it raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
     pool = ThreadPoolExecutor(1, thread_name_prefix="build-aside")
     try:
         return pool.submit(work)
     finally:
         pool.shutdown(wait=False)  # the thread ends with the work
+
+
+def make_executor(kind: str, workers: int | None, scheduler: str | None) -> Executor:
+    """:func:`analysis.reports.executors.make_executor`, imported when a build has something
+    to run."""
+    from analysis.reports import executors
+
+    return executors.make_executor(kind, workers, scheduler)
 
 
 def build(
