@@ -61,7 +61,7 @@ def notifier(
     from analysis.reports import plan as planning
 
     try:
-        settings = planning.notify_settings(plan)
+        settings = notify.notify_settings(plan)
         found = notify.collect_urls(
             [*urls, *settings.urls], files, os.environ, repo_root=paths.PROJECT_ROOT
         )

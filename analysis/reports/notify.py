@@ -12,6 +12,8 @@ A receiver is an Apprise URL (``mailto://user:pass@smtp.example.org?to=team@exam
   ``analysis.reports.notify``, a warning) and reported as undelivered, and the build's outcome
   stays what it was.
 
+The plan's ``[notify]`` table (receiver URLs, ``on_change``) is read by :func:`notify_settings`.
+
 Typical use at the edge (the CLI)::
 
     urls = collect_urls(options, files, os.environ, repo_root=paths.PROJECT_ROOT)
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +45,11 @@ __all__ = [
     "FailedReport",
     "Notifier",
     "NotifyError",
+    "NotifySettings",
     "build_message",
     "collect_urls",
     "news_from_summary",
+    "notify_settings",
     "read_url_file",
     "redact",
     "urls_from_env",
@@ -425,3 +430,35 @@ class Notifier:
             return []
         title, body = build_message(news)
         return self.send(title, body, failure=bool(news.failed))
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The plan's ``[notify]`` table: receiver ``urls`` and ``on_change`` (tell figure changes)."""
+
+    urls: tuple[str, ...] = ()
+    on_change: bool = False
+
+
+def notify_settings(path: Path | None = None) -> NotifySettings:
+    """The ``[notify]`` table of the plan at ``path`` (default ``reports/plan.toml``); empty
+    settings when the table (or the file) is absent. Raises :class:`PlanError` for unknown keys,
+    ``urls`` that are not a list of strings, or an ``on_change`` that is not a boolean."""
+    from analysis import paths
+    from analysis.reports.plan import PlanError
+
+    path = Path(path) if path else paths.plan_file()
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("notify", {})
+    except FileNotFoundError:
+        return NotifySettings()
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{path}: not valid TOML: {exc}") from None
+    if not isinstance(table, dict) or set(table) - {"urls", "on_change"}:
+        raise PlanError(f"{path}: [notify] takes only 'urls' (a list) and 'on_change' (true/false)")
+    urls, on_change = table.get("urls", []), table.get("on_change", False)
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise PlanError(f"{path}: [notify] urls must be a list of receiver URLs (strings)")
+    if not isinstance(on_change, bool):
+        raise PlanError(f"{path}: [notify] on_change must be true or false")
+    return NotifySettings(tuple(urls), on_change)

@@ -23,7 +23,7 @@ the front page's section. An optional top-level ``[site]`` table holds ``url`` (
 citations use) and ``publisher`` (see :class:`Site`).
 
 An optional top-level ``[notify]`` table names who hears about a build (see
-:func:`notify_settings`; ``roundup list`` never shows it)::
+:func:`analysis.reports.notify.notify_settings`; ``roundup list`` never shows it)::
 
     [notify]
     urls = ["mailto://..."]             # Apprise URLs; keep credentials out of the repository
@@ -59,9 +59,7 @@ __all__ = [
     "MAX_NAME",
     "SECTIONS",
     "Site",
-    "NotifySettings",
     "PlanError",
-    "notify_settings",
     "Report",
     "adhoc_report",
     "load_plan",
@@ -378,35 +376,6 @@ def _site(path: Path, table: Any) -> Site:
     if bad:
         raise PlanError(f"{path}: [site] {', '.join(bad)} must be non-empty strings")
     return Site(**table)
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    """The plan's ``[notify]`` table: receiver ``urls`` and ``on_change`` (tell figure changes)."""
-
-    urls: tuple[str, ...] = ()
-    on_change: bool = False
-
-
-def notify_settings(path: Path | None = None) -> NotifySettings:
-    """The ``[notify]`` table of the plan at ``path`` (default ``reports/plan.toml``); empty
-    settings when the table (or the file) is absent. Raises :class:`PlanError` for unknown keys,
-    ``urls`` that are not a list of strings, or an ``on_change`` that is not a boolean."""
-    path = Path(path) if path else paths.plan_file()
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("notify", {})
-    except FileNotFoundError:
-        return NotifySettings()
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{path}: not valid TOML: {exc}") from None
-    if not isinstance(table, dict) or set(table) - {"urls", "on_change"}:
-        raise PlanError(f"{path}: [notify] takes only 'urls' (a list) and 'on_change' (true/false)")
-    urls, on_change = table.get("urls", []), table.get("on_change", False)
-    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        raise PlanError(f"{path}: [notify] urls must be a list of receiver URLs (strings)")
-    if not isinstance(on_change, bool):
-        raise PlanError(f"{path}: [notify] on_change must be true or false")
-    return NotifySettings(tuple(urls), on_change)
 
 
 # --------------------------------------------------------------------------- selection
