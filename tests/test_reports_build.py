@@ -116,6 +116,30 @@ def test_input_hashes_follow_sources_not_outputs(tmp_path, make_notebook):
     )
 
 
+def test_tree_hash_skips_files_that_vanish_while_it_runs(tmp_path, monkeypatch):
+    (tmp_path / "a.py").write_text("a", "utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.csv").write_text("b", "utf-8")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "c").write_text("c", "utf-8")
+    whole = fingerprint.tree_hash(tmp_path)
+    (tmp_path / ".cache" / "c").write_text("changed", "utf-8")  # hidden: not an input
+    assert fingerprint.tree_hash(tmp_path) == whole
+
+    read_bytes = Path.read_bytes
+
+    def vanishing(path: Path) -> bytes:
+        if path.name == "b.csv":  # another process deleted it after the walk saw it
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", vanishing)
+    without = fingerprint.tree_hash(tmp_path)
+    monkeypatch.undo()
+    (tmp_path / "sub" / "b.csv").unlink()
+    assert without == fingerprint.tree_hash(tmp_path) != whole
+
+
 def test_shared_hashes_follow_the_data(tmp_path, tiny_package_writer):
     data = tiny_package_writer(tmp_path / "data", ["Alpha"])
     before = fingerprint.shared_hashes(data)

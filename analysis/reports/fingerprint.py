@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,19 +47,28 @@ def _sha256(*chunks: bytes) -> str:
 
 
 def tree_hash(root: Path, skip_suffix: str | None = None) -> str:
-    """Hash of every file under ``root`` (names and contents), skipping hidden files,
-    ``__pycache__`` and files ending in ``skip_suffix``; the hash of nothing when ``root`` does
-    not exist."""
+    """Hash of every file under ``root`` (names and contents), skipping hidden files and
+    folders, ``__pycache__`` and files ending in ``skip_suffix``, and files that vanish or cannot
+    be read while it runs; the hash of nothing when ``root`` does not exist."""
+    files: list[tuple[str, ...]] = []
+    for folder, dirs, names in os.walk(root):  # a folder gone or unreadable mid-walk is skipped
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        rel = Path(folder).relative_to(root).parts
+        files += [
+            (*rel, name)
+            for name in names
+            if not name.startswith(".") and not (skip_suffix and name.endswith(skip_suffix))
+        ]
     chunks: list[bytes] = []
-    if root.is_dir():
-        for path in sorted(root.rglob("*")):
-            rel = path.relative_to(root)
-            if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-                continue
-            if skip_suffix and path.name.endswith(skip_suffix):
-                continue
-            if path.is_file():
-                chunks += [rel.as_posix().encode(), path.read_bytes()]
+    for parts in sorted(files):
+        path = root.joinpath(*parts)
+        if not path.is_file():  # a socket or a pipe (never read), or deleted since the walk
+            continue
+        try:
+            content = path.read_bytes()
+        except OSError:  # deleted or unreadable since (a shared folder such as /tmp)
+            continue
+        chunks += ["/".join(parts).encode(), content]
     return _sha256(*chunks)
 
 
