@@ -146,11 +146,16 @@ def test_producer_breaks_ties_on_the_same_date(pkg):
     assert others["source_id"].iloc[0] == "h-press"  # same date, the alternative comes next
 
 
-def test_a_day_inside_a_month_is_the_same_date_for_the_rule(data_copy):
+def _latest_downloads(data_copy, rows):
+    """``figure_as_of`` of the app's downloads, today, after adding ``rows`` to a copy."""
     add_sources(data_copy)
-    add_rows(
+    add_rows(data_copy, "downloads", rows)
+    return history.figure_as_of(Package(data_copy), APP, "downloads")
+
+
+def test_a_day_inside_a_month_is_the_same_date_for_the_rule(data_copy):
+    chosen, others = _latest_downloads(
         data_copy,
-        "downloads",
         [
             tiktok(3_000_000_000, "2021-07", "h-filing"),
             tiktok(3_100_000_000, "2021-07-12", "h-press", "exact"),
@@ -158,7 +163,6 @@ def test_a_day_inside_a_month_is_the_same_date_for_the_rule(data_copy):
             tiktok(2_900_000_000, "2021-06-30", "h-company", "exact"),
         ],
     )
-    chosen, others = history.figure_as_of(Package(data_copy), APP, "downloads")
     # 12 and 20 Jul may each be before or after the end of July: the filing decides
     assert (chosen["as_of"], chosen["source_id"]) == ("2021-07", "h-filing")
     # then the press, the more precise (later) day first; 30 June is before all of July
@@ -166,16 +170,13 @@ def test_a_day_inside_a_month_is_the_same_date_for_the_rule(data_copy):
 
 
 def test_a_day_after_a_month_is_later_whoever_produced_it(data_copy):
-    add_sources(data_copy)
-    add_rows(
+    chosen, others = _latest_downloads(
         data_copy,
-        "downloads",
         [
             tiktok(3_000_000_000, "2021-07", "h-filing"),
             tiktok(3_100_000_000, "2021-08-02", "h-press", "exact"),
         ],
     )
-    chosen, others = history.figure_as_of(Package(data_copy), APP, "downloads")
     assert chosen["as_of"] == "2021-08-02"
     assert others["as_of"].iloc[0] == "2021-07"
 
